@@ -1,0 +1,90 @@
+# redub: make help lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS      := $(CURDIR)/.tools
+GOARCH     ?= arm64
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS    := -s -w -buildid= -X github.com/redub/redub/shared/lambdarun.version=$(VERSION) -X github.com/redub/redub/shared/lambdarun.commit=$(COMMIT)
+GOBUILD    := CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='$(LDFLAGS)'
+FUNCTIONS  := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
+DEB_TEST   := postgresql pgbouncer
+
+GOLANGCI_LINT_VERSION := v2.15.0
+GOVULNCHECK_VERSION   := v1.9.0
+
+# kebab-case folder -> LogicalId: health-ready -> HealthReadyFunction
+logical_id = $(shell echo '$(1)' | sed -E 's/(^|-)([a-z0-9])/\U\2/g')Function
+# LogicalId stem -> folder: HealthReady -> health-ready
+folder_of  = $(shell echo '$(1)' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr '[:upper:]' '[:lower:]')
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: test
+test: deps ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
+	go run ./cmd/redub db run -- go test -count=1 ./...
+
+.PHONY: test-short
+test-short: ## run the tests that need no database
+	go test -short ./...
+
+.PHONY: deps
+deps: ## install the Debian packages the tests need (as root; otherwise prints the apt command)
+	@bash scripts/deps.sh $(DEB_TEST)
+
+.PHONY: build
+build: ## build every function for Lambda into dist/<LogicalId>/bootstrap
+	@for f in $(FUNCTIONS); do \
+		id=$$(echo "$$f" | sed -E 's/(^|-)([a-z0-9])/\U\2/g')Function; \
+		$(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=dist/$$id || exit 1; \
+	done
+
+# SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-%Function: ## build one function, e.g. make build-HealthFunction ARTIFACTS_DIR=dist/HealthFunction
+	@test -d functions/$(call folder_of,$*) || { echo "no folder functions/$(call folder_of,$*) for $*Function" >&2; exit 1; }
+	@mkdir -p $(ARTIFACTS_DIR)
+	GOARCH=$(GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call folder_of,$*)
+
+.PHONY: size
+size: build ## print each function's zipped size; fails over the 5 MiB budget
+	go run ./cmd/redub size --max-mib 5 dist
+
+.PHONY: lint
+lint: tools ## gofmt, go vet and golangci-lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	$(TOOLS)/golangci-lint run ./...
+
+.PHONY: vuln
+vuln: tools ## govulncheck (skipped, with a message, when its database cannot be reached)
+	@if $(TOOLS)/govulncheck -version >/dev/null 2>&1 && curl -fsS -m 10 -o /dev/null https://vuln.go.dev/index/db.json 2>/dev/null; then \
+		$(TOOLS)/govulncheck ./...; \
+	else \
+		echo "vuln: SKIPPED: the Go vulnerability database (vuln.go.dev) cannot be reached from this machine"; \
+	fi
+
+.PHONY: tools
+tools: ## install pinned Go tools into ./.tools (skips what is there)
+	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/golangci-lint && $(TOOLS)/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
+		GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+
+.PHONY: migrate
+migrate: ## apply migrations to DATABASE_URL_UNPOOLED (environment or .env.local)
+	go run ./cmd/redub migrate up
+
+.PHONY: migrate-check
+migrate-check: deps ## apply migrations to an empty database, compare with migrations/schema.sql, round-trip down and up
+	go run ./cmd/redub db run -- go run ./cmd/redub migrate check
+
+.PHONY: migrate-snapshot
+migrate-snapshot: deps ## rewrite migrations/schema.sql from the migrations
+	go run ./cmd/redub db run -- go run ./cmd/redub migrate snapshot
+
+.PHONY: clean
+clean: ## remove build output (keeps .dev data and .tools)
+	rm -rf dist .aws-sam

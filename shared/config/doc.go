@@ -1,0 +1,43 @@
+// Package config reads redub's configuration into one typed struct, validated
+// once at cold start.
+//
+// Values come from an injected getenv (os.Getenv in a Lambda, WithDotEnv
+// around it for a local .env.local file) and, when SECRETS_SSM_PATH is set,
+// from SSM Parameter Store under /redub/<STAGE>/. The environment always wins:
+// a parameter is used only for a variable the environment leaves empty, so a
+// developer can override one secret without touching the shared store.
+// Surrounding whitespace is ignored everywhere, since a pasted secret with a
+// trailing newline is a mistake, never a secret.
+//
+// Load reports every problem at once, each as a *VarError naming the
+// variable, and never echoes a secret: a bad DATABASE_URL is described, not
+// quoted, because its password is part of it.
+//
+// # Variables
+//
+//	STAGE                  required: development | staging | production (environment only)
+//	SECRETS_SSM_PATH       optional: "/redub/<STAGE>/"; read the other variables from SSM too (environment only)
+//	DATABASE_URL           required: postgres:// or postgresql:// URL with a host (the pooled endpoint)
+//	DATABASE_URL_UNPOOLED  optional: same form (direct endpoint, for migrations and backups)
+//	DATABASE_EXEC_MODE     optional: exec (default) | cache_describe | simple_protocol | cache_statement | describe_exec
+//	AUTH_SECRET            staging/production: required, at least 32 characters; development: a fixed development secret when unset
+//	                       (alias NEXTAUTH_SECRET; AUTH_SECRET wins)
+//	AUTH_URL               staging/production: required, absolute https URL; development: http(s), default http://localhost:3000
+//	                       (alias NEXTAUTH_URL; AUTH_URL wins)
+//	GOOGLE_CLIENT_ID       staging/production: required; development: optional, but needed together with the secret
+//	GOOGLE_CLIENT_SECRET   staging/production: required; development: optional, but needed together with the id
+//	OPENAI_API_KEY         optional: offline engines when unset
+//	OPENAI_BASE_URL        optional: absolute http(s) URL, default https://api.openai.com/v1
+//	ELEVENLABS_API_KEY     optional: offline engines when unset
+//	ELEVENLABS_BASE_URL    optional: absolute http(s) URL, default https://api.elevenlabs.io
+//	STORAGE_BUCKET         required: a valid S3 bucket name
+//	STORAGE_REGION         optional: default AWS_REGION, then us-east-1
+//	INGEST_QUEUE_URL, TRANSCODE_QUEUE_URL, TRANSCRIBE_QUEUE_URL, TRANSLATE_QUEUE_URL,
+//	SYNTHESIZE_QUEUE_URL, MIX_QUEUE_URL
+//	                       optional: absolute http(s) URL
+//	SENTRY_DSN             optional: absolute http(s) URL
+//	LOG_LEVEL              optional: debug | info | warn | error (any case), default info
+//
+// Local AWS endpoints are not configured here: the AWS SDK reads its own
+// AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS.
+package config
