@@ -74,7 +74,7 @@ func TestNotReadyNamesTheFailedDependency(t *testing.T) {
 		env    map[string]string
 		failed string
 	}{
-		"database down": {map[string]string{"DATABASE_URL": "postgres://redub@" + down[len("http://"):] + "/redub?sslmode=disable", "AWS_ENDPOINT_URL_S3": s3}, "database"},
+		"database down":  {map[string]string{"DATABASE_URL": "postgres://redub@" + down[len("http://"):] + "/redub?sslmode=disable", "AWS_ENDPOINT_URL_S3": s3}, "database"},
 		"bucket missing": {map[string]string{"DATABASE_URL": db.Pooled, "AWS_ENDPOINT_URL_S3": s3, "STORAGE_BUCKET": "no-such-bucket"}, "bucket"},
 		"queue down": {map[string]string{"DATABASE_URL": db.Pooled, "AWS_ENDPOINT_URL_S3": s3,
 			"AWS_ENDPOINT_URL_SQS": down, "INGEST_QUEUE_URL": down + "/000000000000/ingest"}, "queue:ingest"},
