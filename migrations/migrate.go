@@ -3,6 +3,7 @@ package migrations
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -52,8 +53,11 @@ func DownTo(ctx context.Context, db *sql.DB, version int64) ([]int64, error) {
 // Latest returns the newest embedded migration version.
 func Latest() (int64, error) {
 	entries, err := fs.Glob(files, "0*.sql")
-	if err != nil || len(entries) == 0 {
-		return 0, fmt.Errorf("migrations: no embedded migrations: %v", err)
+	if err != nil {
+		return 0, fmt.Errorf("migrations: list embedded migrations: %w", err)
+	}
+	if len(entries) == 0 {
+		return 0, errors.New("migrations: no embedded migrations")
 	}
 	var v int64
 	if _, err := fmt.Sscanf(entries[len(entries)-1], "%d_", &v); err != nil {

@@ -124,7 +124,7 @@ func (l *layout) privateDir(dir string) error {
 			return fmt.Errorf("give %s to postgres: %w", dir, err)
 		}
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // a directory needs its x bit
 		return fmt.Errorf("chmod %s: %w", dir, err)
 	}
 	return nil
@@ -171,7 +171,7 @@ func (l *layout) readState() (state, error) {
 	var st state
 	b, err := os.ReadFile(l.statePath())
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("read state: %w", err)
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("read %s: %w", l.statePath(), err)

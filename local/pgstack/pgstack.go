@@ -250,12 +250,12 @@ func Remove(dir string) error {
 // stays open. The kernel drops it when the process dies, which is how Start
 // tells a stack left by a dead process from one that is still in use.
 func lockDir(l *layout) (*os.File, error) {
-	f, err := os.OpenFile(l.path("lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(l.path("lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("start in %s: %w", l.dir, ErrBusy)
 		}
@@ -355,7 +355,7 @@ func (s *Stack) startPostgres(ctx context.Context, bin string, opts Options) err
 	l := s.layout
 	logPath := l.path("postgres.log")
 	for attempt := 1; ; attempt++ {
-		port, err := pickPort(opts.PostgresPort)
+		port, err := pickPort(ctx, opts.PostgresPort)
 		if err != nil {
 			return err
 		}
@@ -393,7 +393,7 @@ func (s *Stack) startBouncer(ctx context.Context, bin string, opts Options) erro
 	l := s.layout
 	logPath := l.path("pgbouncer.log")
 	for attempt := 1; ; attempt++ {
-		port, err := pickPort(opts.BouncerPort)
+		port, err := pickPort(ctx, opts.BouncerPort)
 		if err != nil {
 			return err
 		}
@@ -441,11 +441,12 @@ func dbURL(port int, database string) string {
 
 // pickPort returns port, or a free 127.0.0.1 port when it is 0. The port is
 // free now; a server may still lose a race for it, which the callers retry.
-func pickPort(port int) (int, error) {
+func pickPort(ctx context.Context, port int) (int, error) {
 	if port != 0 {
 		return port, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("pick a free port: %w", err)
 	}
@@ -492,7 +493,7 @@ func waitReady(ctx context.Context, p *process, url, logPath string, then func(c
 		case <-p.done:
 			return fail(errors.New("it exited"))
 		case <-ctx.Done():
-			return fail(fmt.Errorf("not accepting connections: %w (last error: %v)", ctx.Err(), err))
+			return fail(fmt.Errorf("not accepting connections: %w (last error: %w)", ctx.Err(), err))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

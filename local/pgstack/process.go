@@ -183,12 +183,12 @@ type spawnSpec struct {
 // spawn starts a server in its own session with its output in a log file, and
 // reaps it in the background.
 func spawn(s spawnSpec) (*process, error) {
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open %s log: %w", s.name, err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(s.bin, s.args...)
+	cmd := exec.Command(s.bin, s.args...) //nolint:noctx // the server outlives Start's ctx; Stop ends it
 	cmd.Dir = s.dir
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile

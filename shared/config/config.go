@@ -36,7 +36,7 @@ func (s Stage) deployed() bool {
 
 // DevelopmentAuthSecret is the session secret used when STAGE=development and
 // AUTH_SECRET is unset. It is public, so Load refuses it in any other stage.
-const DevelopmentAuthSecret = "redub-development-only-auth-secret-not-secret"
+const DevelopmentAuthSecret = "redub-development-only-auth-secret-not-secret" //nolint:gosec // public on purpose: development only, refused in staging and production
 
 // minAuthSecretLen is the shortest AUTH_SECRET accepted outside development;
 // `openssl rand -base64 32` gives 44 characters.

@@ -101,7 +101,7 @@ func NewEmptyDatabase(t testing.TB) URLs {
 		t.Fatalf("pgtest: %v", err)
 	}
 	defer db.Close()
-	if _, err := db.Exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+	if _, err := db.ExecContext(context.Background(), `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
 		t.Fatalf("pgtest: empty %s: %v", u.Name, err)
 	}
 	return u
