@@ -13,6 +13,10 @@ DEB_TEST   := postgresql pgbouncer
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
+RIE_VERSION           := v0.0.0-20261030222936-bef5c4ba774d
+VERSITYGW_VERSION     := v1.8.0
+LOCAL_AWS_SQS_VERSION := 2.0.2
+DEB_DEV    := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us
 
 # kebab-case folder -> LogicalId: health-ready -> HealthReadyFunction
 logical_id = $(shell echo '$(1)' | sed -E 's/(^|-)([a-z0-9])/\U\2/g')Function
@@ -67,8 +71,12 @@ vuln: tools ## govulncheck (skipped, with a message, when its database cannot be
 	fi
 
 .PHONY: tools
-tools: ## install pinned Go tools into ./.tools (skips what is there)
+tools: ## install the pinned tools into ./.tools: linters, aws-lambda-rie, versitygw, local-aws-sqs (skips what is there)
 	@mkdir -p $(TOOLS)
+	@test -x $(TOOLS)/aws-lambda-rie || { echo "tools: installing aws-lambda-rie"; GOBIN=$(TOOLS) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION); }
+	@test -x $(TOOLS)/versitygw || { echo "tools: installing versitygw $(VERSITYGW_VERSION) (about a minute, once)"; GOBIN=$(TOOLS) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); }
+	@test -f $(TOOLS)/node_modules/local-aws-sqs/package.json && grep -q '"version": "$(LOCAL_AWS_SQS_VERSION)"' $(TOOLS)/node_modules/local-aws-sqs/package.json || \
+		{ echo "tools: installing local-aws-sqs@$(LOCAL_AWS_SQS_VERSION)"; npm install --silent --no-audit --no-fund --prefix $(TOOLS) local-aws-sqs@$(LOCAL_AWS_SQS_VERSION); }
 	@test -x $(TOOLS)/golangci-lint && $(TOOLS)/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
 		GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
