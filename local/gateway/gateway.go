@@ -165,8 +165,8 @@ func (g *Gateway) Event(r *http.Request, route template.Route, params map[string
 		}
 	}
 	routeKey := route.Method + " " + route.Path
-	if route.Method == "ANY" {
-		routeKey = "ANY " + route.Path
+	if route.Path == template.DefaultRoute {
+		routeKey = template.DefaultRoute
 	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:               "2.0",
