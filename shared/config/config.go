@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -98,6 +99,7 @@ type Config struct {
 	AuthURL             *url.URL // AUTH_URL or NEXTAUTH_URL
 	GoogleClientID      string   // GOOGLE_CLIENT_ID
 	GoogleClientSecret  string   // GOOGLE_CLIENT_SECRET
+	GoogleIssuerURL     string   // GOOGLE_ISSUER_URL: the OpenID provider, default https://accounts.google.com
 	OpenAIAPIKey        string   // OPENAI_API_KEY; "" means offline engines
 	OpenAIBaseURL       string   // OPENAI_BASE_URL, without a trailing slash
 	ElevenLabsAPIKey    string   // ELEVENLABS_API_KEY; "" means offline engines
@@ -105,6 +107,7 @@ type Config struct {
 	StorageBucket       string   // STORAGE_BUCKET
 	StorageRegion       string   // STORAGE_REGION, AWS_REGION or us-east-1
 	Queues              Queues   // <STEP>_QUEUE_URL
+	Limits              Limits   // rate limits and upload limits
 	SentryDSN           string   // SENTRY_DSN; "" disables Sentry
 	LogLevel            string   // LOG_LEVEL, lower case
 	SecretsPath         string   // SECRETS_SSM_PATH; "" when SSM was not read
@@ -158,6 +161,7 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.providers(c)
 	l.storage(c)
 	l.queues(c)
+	l.limits(c)
 	l.observability(c)
 	l.unusedParams()
 
@@ -423,7 +427,37 @@ func parseHTTPURL(raw string, httpsOnly, secret bool) (*url.URL, string) {
 	return u, ""
 }
 
+// Limits are the per-caller limits the API enforces.
+type Limits struct {
+	AuthPerMinute         int   // RATE_LIMIT_AUTH_PER_MINUTE: requests per IP per minute on the auth routes (default 10)
+	APIPerMinute          int   // RATE_LIMIT_API_PER_MINUTE: requests per user per minute elsewhere (default 120)
+	UploadMaxBytes        int64 // UPLOAD_MAX_BYTES: largest upload (default 2 GiB)
+	UploadDailyQuotaBytes int64 // UPLOAD_DAILY_QUOTA_BYTES: bytes one user may upload per UTC day (default 20 GiB)
+}
+
+func (l *loader) limits(c *Config) {
+	c.Limits.AuthPerMinute = int(l.positiveInt("RATE_LIMIT_AUTH_PER_MINUTE", 10, 1_000_000))
+	c.Limits.APIPerMinute = int(l.positiveInt("RATE_LIMIT_API_PER_MINUTE", 120, 1_000_000))
+	c.Limits.UploadMaxBytes = l.positiveInt("UPLOAD_MAX_BYTES", 2<<30, 5<<40)
+	c.Limits.UploadDailyQuotaBytes = l.positiveInt("UPLOAD_DAILY_QUOTA_BYTES", 20<<30, 1<<50)
+}
+
+// positiveInt reads an optional whole number in [1, max].
+func (l *loader) positiveInt(name string, def, max int64) int64 {
+	v, name, ssm := l.lookup(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 || n > max {
+		l.fail(name, ssm, fmt.Sprintf("is %q, want a whole number from 1 to %d", v, max))
+		return def
+	}
+	return n
+}
+
 func (l *loader) providers(c *Config) {
+	c.GoogleIssuerURL = l.baseURL("GOOGLE_ISSUER_URL", "https://accounts.google.com")
 	c.OpenAIAPIKey, _, _ = l.lookup("OPENAI_API_KEY")
 	c.OpenAIBaseURL = l.baseURL("OPENAI_BASE_URL", defaultOpenAIBaseURL)
 	c.ElevenLabsAPIKey, _, _ = l.lookup("ELEVENLABS_API_KEY")

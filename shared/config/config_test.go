@@ -658,3 +658,23 @@ func TestQueuesAll(t *testing.T) {
 	require.Equal(t, map[string]string{"transcribe": "https://sqs/transcribe", "synthesize": "https://sqs/synthesize"}, got)
 	require.Equal(t, []string{"synthesize", "transcribe"}, slices.Sorted(maps.Keys(got)))
 }
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(t.Context(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Equal(t, config.Limits{AuthPerMinute: 10, APIPerMinute: 120, UploadMaxBytes: 2 << 30, UploadDailyQuotaBytes: 20 << 30}, c.Limits)
+	require.Equal(t, "https://accounts.google.com", c.GoogleIssuerURL)
+
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"RATE_LIMIT_AUTH_PER_MINUTE": "3", "UPLOAD_MAX_BYTES": "1048576"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, c.Limits.AuthPerMinute)
+	require.Equal(t, int64(1<<20), c.Limits.UploadMaxBytes)
+
+	for _, bad := range []string{"0", "-5", "ten", "1e9"} {
+		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"RATE_LIMIT_API_PER_MINUTE": bad})), nil)
+		var ve *config.VarError
+		require.ErrorAs(t, err, &ve, bad)
+		require.Equal(t, "RATE_LIMIT_API_PER_MINUTE", ve.Name)
+	}
+}
