@@ -141,7 +141,7 @@ func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, n NewJob) (Job, bool, e
 		INSERT INTO jobs (id, user_id, asset_id, recipe, params, idempotency_key, request_hash, trace_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (user_id, idempotency_key) DO NOTHING`,
-		id, n.UserID, n.AssetID, string(n.Recipe), params, key, n.RequestHash, n.TraceID)
+		id, n.UserID, n.AssetID, string(n.Recipe), string(params), key, n.RequestHash, n.TraceID)
 	if err != nil {
 		return Job{}, false, fmt.Errorf("insert job: %w", err)
 	}
