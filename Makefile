@@ -27,9 +27,22 @@ folder_of  = $(shell echo '$(1)' | sed -E 's/([a-z0-9])([A-Z])/\1-\2/g' | tr '[:
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: dev
+dev: deps-dev tools ## run the whole product locally: Postgres, S3, SQS, every function, the API on 127.0.0.1:3000
+	@go build -o bin/redub ./cmd/redub
+	@./bin/redub dev $(ARGS)
+
+.PHONY: deps-dev
+deps-dev: ## install the Debian packages `make dev` needs (as root; otherwise prints the apt command)
+	@bash scripts/deps.sh $(DEB_DEV)
+
 .PHONY: test
-test: deps ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
+test: deps tools ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
 	go run ./cmd/redub db run -- go test -count=1 ./...
+
+.PHONY: bench
+bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come from here)
+	go run ./cmd/redub db run -- go test -count=1 -run '^$$' -bench . -benchtime 300x ./...
 
 .PHONY: test-short
 test-short: ## run the tests that need no database

@@ -15,9 +15,13 @@ type Locals struct {
 	// neither is an error naming it, and so is an override for a parameter the
 	// template does not declare.
 	Parameters map[string]string
-	Region     string // AWS::Region; default "us-east-1"
-	AccountID  string // AWS::AccountId; default "000000000000"
-	StackName  string // AWS::StackName; default "redub-local"
+	// ParameterLookup, when set, is asked for a parameter that Parameters
+	// does not set, before the template's Default (the local stack reads
+	// AUTH_URL for AuthURL this way).
+	ParameterLookup func(name string) (string, bool)
+	Region          string // AWS::Region; default "us-east-1"
+	AccountID       string // AWS::AccountId; default "000000000000"
+	StackName       string // AWS::StackName; default "redub-local"
 	// QueueURL returns the local URL of the queue with this name; the default
 	// is http://127.0.0.1:9324/<AccountID>/<name>.
 	QueueURL func(queueName string) string

@@ -154,9 +154,12 @@ func (p *parser) parameters() map[string]any {
 		decl := p.doc.Parameters[name]
 		where := "parameter " + name
 		v, ok := p.locals.Parameters[name]
+		if !ok && p.locals.ParameterLookup != nil {
+			v, ok = p.locals.ParameterLookup(name)
+		}
 		if !ok {
 			if decl.Default == nil {
-				p.errs.add(where, ErrNoValue, "no Default, and Locals.Parameters does not set it")
+				p.errs.add(where, ErrNoValue, "no Default, and Locals.Parameters does not set it (locally: set it in .env.local by its SCREAMING_SNAKE name)")
 				continue
 			}
 			if v, ok = scalarString(decl.Default); !ok {

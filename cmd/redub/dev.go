@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redub/redub/local/pgstack"
+	"github.com/redub/redub/local/stack"
+)
+
+// runDev starts the local stack (`redub dev`) or talks to a running one
+// (`redub dev status|invoke|fire`).
+func runDev(ctx context.Context, args []string, env *environ) error {
+	root, err := findRoot()
+	if err != nil {
+		return err
+	}
+	stateDir := filepath.Join(root, ".dev")
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "status":
+			return devStatus(ctx, stateDir, env)
+		case "invoke":
+			return devInvoke(ctx, stateDir, args[1:], env)
+		case "fire":
+			if len(args) != 2 {
+				return fmt.Errorf("%w: redub dev fire <schedule>", errUsage)
+			}
+			return devControl(ctx, stateDir, "/fire/"+args[1], nil, env)
+		}
+		return fmt.Errorf("%w: unknown dev command %q (want status, invoke or fire)", errUsage, args[0])
+	}
+
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	reset := fs.Bool("reset", false, "wipe .dev (database, objects, queues) before starting")
+	apiPort := fs.Int("api-port", stack.DefaultPorts.API, "HTTP API port")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *reset {
+		if err := pgstack.Remove(filepath.Join(stateDir, "postgres")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("dev --reset: %w", err)
+		}
+		if err := os.RemoveAll(stateDir); err != nil {
+			return fmt.Errorf("dev --reset: %w", err)
+		}
+		fmt.Fprintln(env.stdout, "dev: wiped", stateDir)
+	}
+	ports := stack.DefaultPorts
+	ports.API = *apiPort
+	start := time.Now()
+	st, err := stack.Start(ctx, stack.Options{Root: root, StateDir: stateDir, Ports: ports, Getenv: env.getenv, Out: env.stdout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(env.stdout, "dev: stopping")
+		st.Stop(context.WithoutCancel(ctx))
+		fmt.Fprintln(env.stdout, "dev: stopped; data kept in", stateDir, "(redub dev --reset wipes it)")
+	}()
+	status, err := st.Status(ctx)
+	if err != nil {
+		return err
+	}
+	printStatus(env.stdout, status)
+	fmt.Fprintf(env.stdout, "\ndev: ready in %.1fs (", time.Since(start).Seconds())
+	for i, t := range st.Timings() {
+		if i > 0 {
+			fmt.Fprint(env.stdout, ", ")
+		}
+		fmt.Fprintf(env.stdout, "%s %.2fs", t.Phase, t.Duration.Seconds())
+	}
+	fmt.Fprintf(env.stdout, ")\ndev: try `curl %s/health`; Ctrl-C stops everything\n", st.APIURL())
+	<-ctx.Done()
+	return nil
+}
+
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("dev: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "template.yaml")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("dev: run inside the redub repository (no template.yaml and go.mod found above the current directory)")
+		}
+		dir = parent
+	}
+}
+
+func devStatus(ctx context.Context, stateDir string, env *environ) error {
+	st, err := stack.ReadState(stateDir)
+	if err != nil {
+		return err
+	}
+	body, err := control(ctx, http.MethodGet, st.ControlURL+"/status", nil)
+	if err != nil {
+		return err
+	}
+	var status stack.Status
+	if err := json.Unmarshal(body, &status); err != nil {
+		return fmt.Errorf("dev status: %w", err)
+	}
+	printStatus(env.stdout, status)
+	return nil
+}
+
+func devInvoke(ctx context.Context, stateDir string, args []string, env *environ) error {
+	fs := flag.NewFlagSet("dev invoke", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	event := fs.String("event", "", "event JSON file (- for stdin; default: functions/<name>/event.json)")
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: redub dev invoke <FunctionLogicalId> [--event file.json]", errUsage)
+	}
+	fn := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	var payload []byte
+	var err error
+	switch *event {
+	case "-":
+		payload, err = io.ReadAll(os.Stdin)
+	case "":
+		payload = []byte("{}")
+	default:
+		payload, err = os.ReadFile(*event)
+	}
+	if err != nil {
+		return fmt.Errorf("dev invoke: read event: %w", err)
+	}
+	if !json.Valid(payload) {
+		return fmt.Errorf("dev invoke: the event is not valid JSON")
+	}
+	return devControl(ctx, stateDir, "/invoke/"+fn, payload, env)
+}
+
+func devControl(ctx context.Context, stateDir, path string, payload []byte, env *environ) error {
+	st, err := stack.ReadState(stateDir)
+	if err != nil {
+		return err
+	}
+	body, err := control(ctx, http.MethodPost, st.ControlURL+path, payload)
+	if err != nil {
+		return err
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "", "  ") == nil {
+		body = pretty.Bytes()
+	}
+	fmt.Fprintln(env.stdout, string(body))
+	return nil
+}
+
+func control(ctx context.Context, method, url string, payload []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("dev: the local stack does not answer at %s (is `make dev` running?): %w", url, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("dev: %s", strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func printStatus(w io.Writer, st stack.Status) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDPOINT\tURL")
+	for _, k := range []string{"api", "s3", "sqs", "postgres", "control"} {
+		fmt.Fprintf(tw, "%s\t%s\n", k, st.Endpoints[k])
+	}
+	fmt.Fprintln(tw, "\nFUNCTION\tENVIRONMENTS\tBUSY\tINVOCATIONS\tERRORS\tTIMEOUTS")
+	for _, f := range st.Functions {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", f.Name, f.Environments, f.Busy, f.Invocations, f.Errors, f.Timeouts)
+	}
+	if len(st.Queues) > 0 {
+		fmt.Fprintln(tw, "\nQUEUE\tVISIBLE\tIN FLIGHT\tDLQ\tDLQ DEPTH")
+		for _, q := range st.Queues {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", q.Name, q.Visible, q.InFlight, q.DeadLetter, q.DLQDepth)
+		}
+	}
+	if len(st.Schedules) > 0 {
+		fmt.Fprintln(tw, "\nSCHEDULE\tEXPRESSION\tFIRED")
+		for _, s := range st.Schedules {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", s.Name, s.Expression, s.Fired)
+		}
+	}
+	_ = tw.Flush()
+}
