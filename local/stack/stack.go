@@ -529,7 +529,8 @@ func (s *Stack) functionEnv(f *template.Function) map[string]string {
 // passThrough are the variables a developer may set in .env.local or the
 // environment that reach every function (when the template does not set them).
 var passThrough = []string{
-	"AUTH_SECRET", "NEXTAUTH_SECRET", "AUTH_URL", "NEXTAUTH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET",
+	"AUTH_SECRET", "NEXTAUTH_SECRET", "AUTH_URL", "NEXTAUTH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_ISSUER_URL",
+	"RATE_LIMIT_AUTH_PER_MINUTE", "RATE_LIMIT_API_PER_MINUTE", "UPLOAD_MAX_BYTES", "UPLOAD_DAILY_QUOTA_BYTES",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL",
 	"SENTRY_DSN", "LOG_LEVEL", "DATABASE_EXEC_MODE",
 }

@@ -48,7 +48,13 @@ type UploadRequest struct {
 	SizeBytes   int64           `json:"size_bytes"`
 	Recipe      *string         `json:"recipe,omitempty"`
 	Params      json.RawMessage `json:"params,omitempty"`
+	// Multipart asks for a multipart upload below SinglePartMax too (over
+	// MinMultipart), for clients that want to resume or parallelise.
+	Multipart bool `json:"multipart,omitempty"`
 }
+
+// MinMultipart is the smallest upload that may be multipart (S3's part minimum).
+const MinMultipart = 5 << 20
 
 // Upload is how the client sends the bytes.
 type Upload struct {
@@ -150,7 +156,10 @@ func (s *Service) Start(ctx context.Context, userID uuid.UUID, req UploadRequest
 		}
 		return UploadResponse{}, err
 	}
-	if req.SizeBytes <= SinglePartMax {
+	if req.Multipart && req.SizeBytes <= MinMultipart {
+		return UploadResponse{}, apperr.InvalidField("multipart", "multipart uploads need more than %d bytes; send this one as a single PUT", MinMultipart)
+	}
+	if req.SizeBytes <= SinglePartMax && !req.Multipart {
 		p, err := s.Objects.PresignPut(ctx, a.ObjectKey, ct, req.SizeBytes)
 		if err != nil {
 			return UploadResponse{}, fmt.Errorf("presign upload: %w", err)

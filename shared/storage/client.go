@@ -1,4 +1,3 @@
-// Package storage wraps S3: the client, presigned URLs and object access.
 package storage
 
 import (
