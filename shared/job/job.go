@@ -32,7 +32,9 @@ const (
 )
 
 // Terminal reports whether no more work happens in this state.
-func (s Status) Terminal() bool { return s == Succeeded || s == Failed || s == Canceled || s == Skipped }
+func (s Status) Terminal() bool {
+	return s == Succeeded || s == Failed || s == Canceled || s == Skipped
+}
 
 // Job is one run of a recipe on an asset.
 type Job struct {

@@ -47,63 +47,94 @@ func New(t testing.TB) *postgres.DB {
 // database is dropped (with its connections) when the test ends.
 func NewDatabase(t testing.TB) URLs {
 	t.Helper()
-	pooled, direct := os.Getenv("DATABASE_URL"), os.Getenv("DATABASE_URL_UNPOOLED")
-	if pooled == "" || direct == "" {
-		t.Fatal("pgtest: DATABASE_URL and DATABASE_URL_UNPOOLED must be set: run the tests with `make test`, which starts a throwaway Postgres + PgBouncer")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := postgres.OpenSQL(direct)
+	u, drop, err := Create(ctx, false)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	defer admin.Close()
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return u
+}
 
+// Create makes a fresh database (migrated, or with an empty public schema)
+// for callers without a testing.TB, such as TestMain; drop removes it.
+func Create(ctx context.Context, empty bool) (URLs, func() error, error) {
+	pooled, direct := os.Getenv("DATABASE_URL"), os.Getenv("DATABASE_URL_UNPOOLED")
+	if pooled == "" || direct == "" {
+		return URLs{}, nil, fmt.Errorf("DATABASE_URL and DATABASE_URL_UNPOOLED must be set: run the tests with `make test`, which starts a throwaway Postgres + PgBouncer")
+	}
+	admin, err := postgres.OpenSQL(direct)
+	if err != nil {
+		return URLs{}, nil, err
+	}
+	defer admin.Close()
 	tpl, err := ensureTemplate(ctx, admin, direct)
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return URLs{}, nil, err
 	}
 	name := "t_" + randomHex(8)
 	if _, err := admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, tpl)); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
+		return URLs{}, nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		admin, err := postgres.OpenSQL(direct)
 		if err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, err)
-			return
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-	})
-	p, err := postgres.WithDatabase(pooled, name)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return nil
 	}
-	d, err := postgres.WithDatabase(direct, name)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+	u := URLs{Name: name}
+	if u.Pooled, err = postgres.WithDatabase(pooled, name); err == nil {
+		u.Direct, err = postgres.WithDatabase(direct, name)
 	}
-	return URLs{Pooled: p, Direct: d, Name: name}
+	if err == nil && empty {
+		err = emptySchema(ctx, u.Direct)
+	}
+	if err != nil {
+		_ = drop()
+		return URLs{}, nil, err
+	}
+	return u, drop, nil
+}
+
+func emptySchema(ctx context.Context, direct string) error {
+	db, err := postgres.OpenSQL(direct)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		return fmt.Errorf("empty schema: %w", err)
+	}
+	return nil
 }
 
 // NewEmptyDatabase creates a database with no tables at all (for migration
 // and restore tests) and returns its URLs; it is dropped when the test ends.
 func NewEmptyDatabase(t testing.TB) URLs {
 	t.Helper()
-	u := NewDatabase(t)
-	db, err := postgres.OpenSQL(u.Direct)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	u, drop, err := Create(ctx, true)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	defer db.Close()
-	if _, err := db.ExecContext(context.Background(), `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
-		t.Fatalf("pgtest: empty %s: %v", u.Name, err)
-	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
 	return u
 }
 
