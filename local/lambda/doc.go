@@ -1,14 +1,15 @@
 // Package lambda runs a template's functions locally as Lambda would: each
 // function gets a pool of execution environments, and each environment is one
 // aws-lambda-rie (Runtime Interface Emulator) process that runs the function's
-// real bootstrap binary. A [Manager] implements [invoke.Invoker].
+// real bootstrap binary. A [Manager] implements invoke.Invoker
+// (github.com/redub/redub/local/invoke).
 //
 // # Environments
 //
 // An RIE process serves one invoke at a time (a second, overlapping invoke
 // crashes it), so an invoke takes an idle environment of its function, or
 // starts a new one when none is idle, up to the function's concurrency limit.
-// At the limit the invoke fails at once with [invoke.ErrThrottled], as Lambda
+// At the limit the invoke fails at once with invoke.ErrThrottled, as Lambda
 // throttles. Idle environments are kept for the next invoke (and stopped after
 // [Options.MaxIdle] when that is set).
 //
@@ -48,7 +49,12 @@
 //   - A timeout: after AWS_LAMBDA_FUNCTION_TIMEOUT whole seconds RIE kills the
 //     function and answers HTTP 200 with the text "Task timed out after N.00
 //     seconds", about 100 ms later. The Manager also enforces the exact
-//     [FunctionSpec.Timeout] plus a grace of half a second itself.
+//     [FunctionSpec.Timeout] plus a grace of half a second itself (RIE's
+//     timeout, and the deadline in the function's context, are whole seconds,
+//     so a fraction of a second is enforced by the Manager alone).
+//   - If RIE itself dies mid-invoke, the invoke fails with invoke.ErrCrashed; the
+//     function it ran, orphaned, exits at its next call to the runtime API
+//     (an idle one at once: its long poll for the next event breaks).
 //   - After an exit or a timeout RIE would restart the function on the next
 //     invoke ("INIT START(type: on-demand, phase: invoke)"); the Manager
 //     replaces the environment instead, which costs the same cold start.

@@ -154,22 +154,11 @@ func (e *environment) start(ctx context.Context) error {
 	}
 }
 
-// waitReady polls both of proc's ports until they accept connections.
+// waitReady polls until proc listens on both its ports.
 func (e *environment) waitReady(ctx context.Context, proc *process) error {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	ready := make([]bool, len(proc.addrs))
-	for {
-		all := true
-		for i, addr := range proc.addrs {
-			if !ready[i] {
-				ready[i] = listening(ctx, addr)
-				all = all && ready[i]
-			}
-		}
-		if all {
-			return nil
-		}
+	for !proc.listening(ctx) {
 		select {
 		case <-tick.C:
 		case <-proc.done:
@@ -180,16 +169,7 @@ func (e *environment) waitReady(ctx context.Context, proc *process) error {
 			return context.Cause(ctx)
 		}
 	}
-}
-
-func listening(ctx context.Context, addr string) bool {
-	d := net.Dialer{Timeout: 200 * time.Millisecond}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return false
-	}
-	_ = conn.Close()
-	return true
+	return nil
 }
 
 // finishAfter waits until proc has exited and its output is written, then
@@ -237,9 +217,10 @@ func (e *environment) invoke(ctx context.Context, payload []byte) outcome {
 		}
 		detail := fmt.Sprintf("aws-lambda-rie did not answer (%v)", err)
 		if e.exited() {
+			// The function, orphaned, exits at its next call to the runtime API.
 			detail = fmt.Sprintf("aws-lambda-rie exited (%v)", e.proc.err)
 		}
-		e.stopAndDrain()
+		e.stop()
 		return outcome{result: res, err: fmt.Errorf("%w: %s", invoke.ErrCrashed, detail), kind: kindCrash, replace: true}
 	}
 

@@ -88,7 +88,7 @@ func (p *pool) acquire(ctx context.Context) (*environment, error) {
 	if len(p.all) >= p.spec.MaxConcurrency {
 		p.counts.Throttles++
 		p.mu.Unlock()
-		return nil, fmt.Errorf("%w (%d environments busy)", invoke.ErrThrottled, p.spec.MaxConcurrency)
+		return nil, fmt.Errorf("%w (limit %d)", invoke.ErrThrottled, p.spec.MaxConcurrency)
 	}
 	e := p.newEnvironment()
 	p.busy++

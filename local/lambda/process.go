@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,6 +21,7 @@ const maxLine = 64 << 10
 type process struct {
 	pid   int
 	addrs []string // the invoke address, then the runtime API address
+	ports []int    // their ports
 	url   string   // where invokes go
 	out   *os.File // read end of the pipe that is RIE's (and the function's) stdout and stderr
 	sink  func(line []byte)
@@ -40,12 +40,13 @@ type process struct {
 
 // spawn starts an RIE process for e on two free loopback ports.
 func (e *environment) spawn(ctx context.Context) (*process, error) {
-	addrs, err := freeAddrs(ctx, 2)
+	addrs, reserved, err := ports.reserve(ctx, 2)
 	if err != nil {
 		return nil, fmt.Errorf("pick ports for aws-lambda-rie: %w", err)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
+		ports.release(reserved)
 		return nil, fmt.Errorf("output pipe for aws-lambda-rie: %w", err)
 	}
 	spec := e.pool.spec
@@ -62,11 +63,13 @@ func (e *environment) spawn(ctx context.Context) (*process, error) {
 	_ = w.Close() // the children hold their copies
 	if err != nil {
 		_ = r.Close()
+		ports.release(reserved)
 		return nil, fmt.Errorf("start aws-lambda-rie: %w", err)
 	}
 	p := &process{
 		pid:      cmd.Process.Pid,
 		addrs:    addrs,
+		ports:    reserved,
 		url:      "http://" + addrs[0] + "/2015-03-31/functions/function/invocations",
 		out:      r,
 		sink:     e.output,
@@ -77,30 +80,10 @@ func (e *environment) spawn(ctx context.Context) (*process, error) {
 	go p.pump()
 	go func() {
 		p.err = cmd.Wait()
+		ports.release(reserved)
 		close(p.done)
 	}()
 	return p, nil
-}
-
-// freeAddrs returns n distinct loopback addresses that were free a moment ago.
-func freeAddrs(ctx context.Context, n int) ([]string, error) {
-	var lc net.ListenConfig
-	addrs := make([]string, 0, n)
-	listeners := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range listeners {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err // the caller says what the ports are for
-		}
-		listeners = append(listeners, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs, nil
 }
 
 // pump reads the process's output line by line until every writer is gone.

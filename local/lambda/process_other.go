@@ -5,6 +5,7 @@ package lambda
 import (
 	"context"
 	"errors"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -45,4 +46,18 @@ func childrenOf(pid int) []int {
 func pidAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// listening reports whether all of the process's addresses accept
+// connections. (On Linux the sockets are checked to be the process's own.)
+func (p *process) listening(ctx context.Context) bool {
+	for _, addr := range p.addrs {
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+	}
+	return true
 }
