@@ -1,0 +1,158 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+)
+
+// resources are one user's ids of each kind.
+type resources struct {
+	token                    string
+	user                     string
+	pending, ready, job, out string
+	freshPending, freshReady func() string
+	freshJob                 func() string
+}
+
+func (e *env) upload(t *testing.T, token, name string) string {
+	t.Helper()
+	r := e.do(t, call{method: "POST", path: "/uploads", token: token,
+		body: map[string]any{"filename": name, "content_type": "video/mp4", "size_bytes": 1024}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	var got struct{ Asset struct{ ID string } }
+	r.JSON(t, &got)
+	return got.Asset.ID
+}
+
+// markReady stands in for the ingest step (the pipeline issue), which makes
+// verified uploads ready.
+func (e *env) markReady(t *testing.T, id string) {
+	t.Helper()
+	_, err := e.db.Exec(context.Background(), `UPDATE assets SET status = 'ready', kind = 'video' WHERE id = $1`, id)
+	require.NoError(t, err)
+}
+
+func (e *env) newJob(t *testing.T, token, asset string) string {
+	t.Helper()
+	r := e.do(t, call{method: "POST", path: "/jobs", token: token, headers: map[string]string{"Idempotency-Key": uuid.NewString()},
+		body: map[string]any{"asset_id": asset, "recipe": "transcode"}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	var got struct{ ID string }
+	r.JSON(t, &got)
+	return got.ID
+}
+
+func (e *env) resources(t *testing.T, email string) resources {
+	t.Helper()
+	var r resources
+	r.token, r.user = e.login(t, email)
+	r.freshPending = func() string { return e.upload(t, r.token, "clip.mp4") }
+	r.freshReady = func() string {
+		id := e.upload(t, r.token, "ready.mp4")
+		e.markReady(t, id)
+		return id
+	}
+	r.freshJob = func() string { return e.newJob(t, r.token, r.ready) }
+	r.pending = r.freshPending()
+	r.ready = r.freshReady()
+	r.job = r.freshJob()
+	r.out = uuid.NewString()
+	_, err := e.db.Exec(context.Background(), `INSERT INTO outputs (id, job_id, step, kind, object_key, filename, content_type, size_bytes)
+		VALUES ($1, $2, 'transcode', 'video', $3, 'clip.mp4', 'video/mp4', 10)`, r.out, r.job, "jobs/"+r.job+"/transcode/video.mp4")
+	require.NoError(t, err)
+	return r
+}
+
+func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	a := e.resources(t, "alice@example.com")
+	b := e.resources(t, "bob@example.com")
+	missing := uuid.NewString()
+	const malformed = "not-a-uuid"
+
+	type route struct {
+		method, path string
+		body         any
+		own          func() string // an id of the caller's that this route may consume
+		ownStatus    int
+	}
+	parts := map[string]any{"parts": []map[string]any{{"part_number": 1, "etag": "abc"}}}
+	routes := []route{
+		{"POST", "/uploads/%s/complete", parts, func() string { return a.pending }, 409}, // single-part: nothing to complete
+		{"DELETE", "/uploads/%s", nil, a.freshPending, 204},
+		{"GET", "/assets/%s", nil, func() string { return a.ready }, 200},
+		{"DELETE", "/assets/%s", nil, a.freshReady, 204},
+		{"GET", "/assets/%s/download", nil, func() string { return a.ready }, 200},
+		{"GET", "/assets/%s/download", nil, func() string { return a.out }, 200},
+		{"GET", "/jobs/%s", nil, func() string { return a.job }, 200},
+		{"POST", "/jobs/%s/cancel", nil, a.freshJob, 200},
+	}
+	for _, rt := range routes {
+		name := rt.method + " " + fmt.Sprintf(rt.path, "{id}")
+		cells := []struct {
+			cell   string
+			id     string
+			token  string
+			status int
+		}{
+			{"own", rt.own(), a.token, rt.ownStatus},
+			{"other user's", b.ready, a.token, 404},
+			{"other user's job", b.job, a.token, 404},
+			{"other user's output", b.out, a.token, 404},
+			{"missing", missing, a.token, 404},
+			{"malformed", malformed, a.token, 400},
+			{"signed out, own", rt.own(), "", 401},
+			{"signed out, malformed", malformed, "", 401},
+		}
+		for _, c := range cells {
+			r := e.do(t, call{method: rt.method, path: fmt.Sprintf(rt.path, c.id), body: rt.body, token: c.token})
+			require.Equal(t, c.status, r.Status, "%s, %s id: %s", name, c.cell, r.Body)
+		}
+	}
+
+	plain := []struct {
+		method, path string
+		body         any
+		headers      map[string]string
+		in, out      int
+	}{
+		{"GET", "/me", nil, nil, 200, 401},
+		{"POST", "/uploads", map[string]any{"filename": "a.mp3", "content_type": "audio/mpeg", "size_bytes": 10}, nil, 201, 401},
+		{"GET", "/assets", nil, nil, 200, 401},
+		{"GET", "/jobs", nil, nil, 200, 401},
+		{"POST", "/jobs", map[string]any{"asset_id": a.ready, "recipe": "captions"}, map[string]string{"Idempotency-Key": uuid.NewString()}, 201, 401},
+	}
+	for _, p := range plain {
+		r := e.do(t, call{method: p.method, path: p.path, body: p.body, token: a.token, headers: p.headers})
+		require.Equal(t, p.in, r.Status, "%s %s signed in: %s", p.method, p.path, r.Body)
+		r = e.do(t, call{method: p.method, path: p.path, body: p.body, headers: p.headers})
+		require.Equal(t, p.out, r.Status, "%s %s signed out: %s", p.method, p.path, r.Body)
+	}
+
+	// Nothing of Bob's changed while Alice probed his ids.
+	for _, path := range []string{"/assets/" + b.ready, "/assets/" + b.pending, "/jobs/" + b.job} {
+		r := e.do(t, call{method: "GET", path: path, token: b.token})
+		require.Equal(t, 200, r.Status, path)
+	}
+	var status string
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT status FROM jobs WHERE id = $1`, b.job).Scan(&status))
+	require.Equal(t, "queued", status)
+
+	// Lists show only the caller's own things.
+	var list struct{ Items []struct{ ID string } }
+	e.do(t, call{method: "GET", path: "/assets", token: b.token}).JSON(t, &list)
+	for _, it := range list.Items {
+		require.NotEqual(t, a.ready, it.ID)
+	}
+
+	// Logging out revokes the token.
+	r := e.do(t, call{method: "POST", path: "/auth/logout", token: a.token})
+	require.Equal(t, 204, r.Status)
+	r = e.do(t, call{method: "GET", path: "/me", token: a.token})
+	require.Equal(t, 401, r.Status)
+}
