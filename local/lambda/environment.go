@@ -31,7 +31,7 @@ const timeoutGrace = 500 * time.Millisecond
 const startAttempts = 3
 
 var (
-	errStartTimeout = errors.New("aws-lambda-rie is not listening")
+	errStartTimeout = errors.New("not listening within the start timeout")
 	errNoAnswer     = errors.New("no answer within the timeout")
 )
 
@@ -150,7 +150,7 @@ func (e *environment) start(ctx context.Context) error {
 		last := proc.lastLines()
 		proc.settle(true) // RIE's own words on why it did not start
 		go e.finishAfter(proc)
-		return fmt.Errorf("start aws-lambda-rie for %s: %w%s", e.pool.spec.Name, err, last)
+		return fmt.Errorf("start aws-lambda-rie: %w%s", err, last)
 	}
 }
 
@@ -198,6 +198,7 @@ func (e *environment) invoke(ctx context.Context, payload []byte) outcome {
 	}
 	req.Header.Set("Content-Type", "application/json")
 
+	mark := e.tail.mark()
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	var body []byte
@@ -239,7 +240,7 @@ func (e *environment) invoke(ctx context.Context, payload []byte) outcome {
 		if detail == "" {
 			detail = "the function exited before answering (during init?)"
 		}
-		if last := e.tail.last(); last != "" {
+		if last := e.tail.lastSince(mark); last != "" {
 			detail += "; its last output: " + last
 		}
 		return outcome{result: res, err: fmt.Errorf("%w: %s", invoke.ErrCrashed, detail), kind: kindCrash, replace: true}

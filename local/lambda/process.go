@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -84,6 +85,20 @@ func (e *environment) spawn(ctx context.Context) (*process, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// listening reports whether the process accepts connections on both its
+// addresses.
+func (p *process) listening(ctx context.Context) bool {
+	for _, addr := range p.addrs {
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+	}
+	return p.ownsListeners()
 }
 
 // pump reads the process's output line by line until every writer is gone.
@@ -217,6 +232,7 @@ func killChildren(pid int) {
 type tail struct {
 	mu    sync.Mutex
 	lines []string
+	n     int // lines added so far
 }
 
 func (t *tail) add(line []byte) {
@@ -227,16 +243,25 @@ func (t *tail) add(line []byte) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.n++
 	t.lines = append(t.lines, abbreviate(s))
 	if len(t.lines) > 5 {
 		t.lines = t.lines[1:]
 	}
 }
 
-func (t *tail) last() string {
+// mark returns a position in the output, for lastSince.
+func (t *tail) mark() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.lines) == 0 {
+	return t.n
+}
+
+// lastSince returns the last line added after mark, or "".
+func (t *tail) lastSince(mark int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == mark || len(t.lines) == 0 {
 		return ""
 	}
 	return t.lines[len(t.lines)-1]

@@ -1,8 +1,8 @@
 package lambda
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"strconv"
@@ -61,11 +61,11 @@ func pidAlive(pid int) bool {
 	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
 
-// listening reports whether the process itself listens on all its ports.
-// Merely connecting is not proof: when another program took one of the ports
-// between our picking and RIE's binding, RIE fails (and exits) while the
+// ownsListeners reports whether the process itself listens on its ports.
+// A connection alone is no proof: when another program took one of the ports
+// between our picking it and RIE binding it, RIE fails (and exits) while the
 // other program accepts the connection.
-func (p *process) listening(context.Context) bool {
+func (p *process) ownsListeners() bool {
 	return listensOn(p.pid, p.ports)
 }
 
@@ -85,27 +85,29 @@ func listensOn(pid int, ports []int) bool {
 			inodes[strings.TrimSuffix(inode, "]")] = true
 		}
 	}
-	table, err := os.ReadFile(dir + "/net/tcp")
+	table, err := os.Open(dir + "/net/tcp")
 	if err != nil {
 		return false
 	}
-	found := map[int]bool{}
-	// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
-	for _, line := range strings.Split(string(table), "\n")[1:] {
-		f := strings.Fields(line)
+	defer table.Close()
+	want := map[int]bool{}
+	for _, port := range ports {
+		want[port] = true
+	}
+	// The kernel lists the listening sockets first, so the scan stops early;
+	// the whole table (every connection of the host) can take milliseconds.
+	sc := bufio.NewScanner(table)
+	sc.Scan() // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
+	for len(want) > 0 && sc.Scan() {
+		f := strings.Fields(sc.Text())
 		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
 			continue
 		}
 		if _, hexPort, ok := strings.Cut(f[1], ":"); ok {
 			if port, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
-				found[int(port)] = true
+				delete(want, int(port))
 			}
 		}
 	}
-	for _, port := range ports {
-		if !found[port] {
-			return false
-		}
-	}
-	return true
+	return len(want) == 0
 }

@@ -5,7 +5,6 @@ package lambda
 import (
 	"context"
 	"errors"
-	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -48,16 +47,6 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// listening reports whether all of the process's addresses accept
-// connections. (On Linux the sockets are checked to be the process's own.)
-func (p *process) listening(ctx context.Context) bool {
-	for _, addr := range p.addrs {
-		d := net.Dialer{Timeout: 200 * time.Millisecond}
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return false
-		}
-		_ = conn.Close()
-	}
-	return true
-}
+// ownsListeners cannot tell whose the listeners are outside Linux; it
+// trusts that they are the process's.
+func (p *process) ownsListeners() bool { return true }

@@ -7,20 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 )
 
-// request says what to do; fields a step does not use are ignored.
+// request says what to do: echo body, sleep (or spin, ignoring the context)
+// ms milliseconds, return an error or panic with msg, exit with code, kill
+// itself, return its environment, or print lines (to stdout and stderr in
+// turn).
 type request struct {
 	Action string          `json:"action"`
 	Ms     int             `json:"ms"`
 	Code   int             `json:"code"`
 	Msg    string          `json:"msg"`
 	Lines  []string        `json:"lines"`
-	Keys   []string        `json:"keys"`
 	Body   json.RawMessage `json:"body"`
 }
 
@@ -53,14 +54,6 @@ func handle(ctx context.Context, req request) (any, error) {
 		p, _ := os.FindProcess(os.Getpid())
 		_ = p.Kill()
 		time.Sleep(time.Second)
-	case "env":
-		out := map[string]string{}
-		for _, k := range req.Keys {
-			if v, ok := os.LookupEnv(k); ok {
-				out[k] = v
-			}
-		}
-		return out, nil
 	case "environ":
 		return os.Environ(), nil
 	case "print":
@@ -74,11 +67,6 @@ func handle(ctx context.Context, req request) (any, error) {
 		return len(req.Lines), nil
 	case "errorish": // a legitimate answer that looks like an error document
 		return map[string]any{"errorMessage": "not an error", "errorType": "Fake", "ok": true}, nil
-	case "errordoc": // exactly the shape of an error document, but returned, not raised
-		return map[string]any{"errorMessage": "returned", "errorType": "Returned"}, nil
-	case "partial": // writes without a newline, then more
-		fmt.Fprint(os.Stdout, strings.Repeat("x", req.Ms))
-		return "ok", nil
 	}
 	return nil, fmt.Errorf("unknown action %q", req.Action)
 }
