@@ -171,11 +171,11 @@ func devControl(ctx context.Context, stateDir, path string, payload []byte, env 
 }
 
 func control(ctx context.Context, method, url string, payload []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload)) //nolint:gosec // see below
 	if err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:gosec // the URL is the local stack's control endpoint on 127.0.0.1, from .dev/stack.json
 	if err != nil {
 		return nil, fmt.Errorf("dev: the local stack does not answer at %s (is `make dev` running?): %w", url, err)
 	}

@@ -609,7 +609,7 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 }
 
 func listen(port int) (net.Listener, error) {
-	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d (is another `make dev` running? `redub dev status`): %w", port, err)
 	}

@@ -89,7 +89,7 @@ func (s *Service) Validate(req UploadRequest) (string, *job.Recipe, job.Params, 
 		return "", nil, job.Params{}, err
 	}
 	mt, _, err := mime.ParseMediaType(req.ContentType)
-	if err != nil || !(strings.HasPrefix(mt, "video/") || strings.HasPrefix(mt, "audio/")) || strings.ContainsAny(mt, " \t") {
+	if err != nil || (!strings.HasPrefix(mt, "video/") && !strings.HasPrefix(mt, "audio/")) || strings.ContainsAny(mt, " \t") {
 		return "", nil, job.Params{}, apperr.InvalidField("content_type", "content_type must be a video/* or audio/* media type, not %q", req.ContentType)
 	}
 	switch {

@@ -157,7 +157,7 @@ func (g *Google) Start() http.Handler {
 			ReturnTo: returnTo,
 			Expires:  now.Add(flowTTL).Unix(),
 		}
-		http.SetCookie(w, &http.Cookie{
+		http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite always; Secure whenever AUTH_URL is https (plain-HTTP localhost only otherwise)
 			Name:     g.cookie,
 			Value:    g.sign(f),
 			Path:     g.opts.appPath("auth", "google"),
@@ -190,7 +190,7 @@ func (g *Google) Start() http.Handler {
 // unreachable provider is 503.
 func (g *Google) Callback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{
+		http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite always; Secure whenever AUTH_URL is https (plain-HTTP localhost only otherwise)
 			Name: g.cookie, Path: g.opts.appPath("auth", "google"), MaxAge: -1,
 			Secure: g.opts.secure(), HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		})

@@ -273,7 +273,7 @@ func (s *Sessions) Require(next http.Handler) http.Handler {
 // SameSite=Lax keeps it off cross-site subrequests and POSTs (the Origin rule
 // covers the rest).
 func (s *Sessions) setCookie(w http.ResponseWriter, token string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite always; Secure whenever AUTH_URL is https (plain-HTTP localhost only otherwise)
 		Name:     s.cookie,
 		Value:    token,
 		Path:     "/",
@@ -286,7 +286,7 @@ func (s *Sessions) setCookie(w http.ResponseWriter, token string, expires time.T
 }
 
 func (s *Sessions) clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite always; Secure whenever AUTH_URL is https (plain-HTTP localhost only otherwise)
 		Name:     s.cookie,
 		Path:     "/",
 		MaxAge:   -1,

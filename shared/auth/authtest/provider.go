@@ -256,7 +256,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad authorization request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	http.Redirect(w, r, back.String(), http.StatusFound)
+	http.Redirect(w, r, back.String(), http.StatusFound) //nolint:gosec // a test provider redirecting to the registered redirect_uri
 }
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
