@@ -180,7 +180,7 @@ func (s *Store) Get(ctx context.Context, userID, id uuid.UUID) (Job, error) {
 	return get(ctx, s.db, userID, id)
 }
 
-const jobColumns = `id, user_id, asset_id, recipe, params, status, error, trace_id, created_at, updated_at, started_at, finished_at`
+const jobColumns = `j.id, j.user_id, j.asset_id, j.recipe, j.params, j.status, j.error, j.trace_id, j.created_at, j.updated_at, j.started_at, j.finished_at`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
@@ -196,43 +196,49 @@ func scanJob(row pgx.Row) (Job, error) {
 	return j, nil
 }
 
+// getSQL reads a job with its steps and outputs in one round trip.
+const getSQL = `SELECT ` + jobColumns + `,
+	coalesce((SELECT json_agg(json_build_object('name', s.step, 'position', s.position, 'status', s.status,
+			'attempts', s.attempts, 'progress', s.progress_percent, 'stage', s.progress_stage, 'error', s.error,
+			'started_at', s.started_at, 'finished_at', s.finished_at) ORDER BY s.position)
+		FROM job_steps s WHERE s.job_id = j.id), '[]'),
+	coalesce((SELECT json_agg(json_build_object('id', o.id, 'step', o.step, 'kind', o.kind, 'filename', o.filename,
+			'content_type', o.content_type, 'size_bytes', o.size_bytes, 'object_key', o.object_key, 'created_at', o.created_at)
+			ORDER BY o.created_at, o.kind)
+		FROM outputs o WHERE o.job_id = j.id), '[]')
+	FROM jobs j WHERE j.id = $1 AND j.user_id = $2`
+
+// outputRow is an output as getSQL encodes it (with its object key).
+type outputRow struct {
+	Output
+	Key string `json:"object_key"`
+}
+
 func get(ctx context.Context, q postgres.Querier, userID, id uuid.UUID) (Job, error) {
-	j, err := scanJob(q.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND user_id = $2`, id, userID))
+	var j Job
+	var params, steps, outputs []byte
+	err := q.QueryRow(ctx, getSQL, id, userID).Scan(&j.ID, &j.UserID, &j.AssetID, &j.Recipe, &params, &j.Status, &j.Error,
+		&j.TraceID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &steps, &outputs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, apperr.New(apperr.NotFound, "job %s not found", id)
 	}
 	if err != nil {
 		return Job{}, fmt.Errorf("get job: %w", err)
 	}
-	rows, err := q.Query(ctx, `
-		SELECT step, position, status, attempts, progress_percent, progress_stage, error, started_at, finished_at
-		FROM job_steps WHERE job_id = $1 ORDER BY position`, id)
-	if err != nil {
-		return Job{}, fmt.Errorf("get steps: %w", err)
+	if err := json.Unmarshal(params, &j.Params); err != nil {
+		return Job{}, fmt.Errorf("decode params of job %s: %w", id, err)
 	}
-	j.Steps, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Step, error) {
-		var s Step
-		var pct float32
-		err := r.Scan(&s.Name, &s.Position, &s.Status, &s.Attempts, &pct, &s.Stage, &s.Error, &s.StartedAt, &s.FinishedAt)
-		s.Progress = float64(pct)
-		return s, err
-	})
-	if err != nil {
-		return Job{}, fmt.Errorf("get steps: %w", err)
+	if err := json.Unmarshal(steps, &j.Steps); err != nil {
+		return Job{}, fmt.Errorf("decode steps of job %s: %w", id, err)
 	}
-	rows, err = q.Query(ctx, `
-		SELECT id, step, kind, filename, content_type, size_bytes, object_key, created_at
-		FROM outputs WHERE job_id = $1 ORDER BY created_at, kind`, id)
-	if err != nil {
-		return Job{}, fmt.Errorf("get outputs: %w", err)
+	var outs []outputRow
+	if err := json.Unmarshal(outputs, &outs); err != nil {
+		return Job{}, fmt.Errorf("decode outputs of job %s: %w", id, err)
 	}
-	j.Outputs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Output, error) {
-		var o Output
-		err := r.Scan(&o.ID, &o.Step, &o.Kind, &o.Filename, &o.ContentType, &o.SizeBytes, &o.ObjectKey, &o.CreatedAt)
-		return o, err
-	})
-	if err != nil {
-		return Job{}, fmt.Errorf("get outputs: %w", err)
+	j.Outputs = make([]Output, len(outs))
+	for i, o := range outs {
+		j.Outputs[i] = o.Output
+		j.Outputs[i].ObjectKey = o.Key
 	}
 	j.Progress = progress(j.Steps)
 	return j, nil
@@ -281,7 +287,7 @@ func (s *Store) List(ctx context.Context, userID uuid.UUID, o ListOptions) ([]Jo
 		return nil, "", err
 	}
 	rows, err := s.db.Query(ctx, `
-		SELECT `+jobColumns+` FROM jobs
+		SELECT `+jobColumns+` FROM jobs j
 		WHERE user_id = $1 AND ($2 = '' OR status = $2)
 		  AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
 		ORDER BY created_at DESC, id DESC
