@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -116,18 +117,19 @@ func TestLoadRepoTemplate(t *testing.T) {
 		want any
 	}{
 		{"parameters", func() any { return tpl.Parameters }, map[string]string{"Stage": "development", "AuthURL": "http://localhost:3000", "LogLevel": "info"}},
-		{"health function", func() any { return tpl.Functions["HealthFunction"] }, &Function{
+		{"health function", func() any { return withoutEnv(tpl.Functions["HealthFunction"]) }, &Function{
 			LogicalID: "HealthFunction", Dir: "functions/health", BuildMethod: "makefile",
 			Handler: "bootstrap", Runtime: "provided.al2023", Architecture: "arm64",
-			Timeout: 3 * time.Second, MemoryMB: 128, Env: env, Routes: []Route{health},
+			Timeout: 3 * time.Second, MemoryMB: 128, Routes: []Route{health},
 		}},
-		{"health ready function", func() any { return tpl.Functions["HealthReadyFunction"] }, &Function{
+		{"health ready function", func() any { return withoutEnv(tpl.Functions["HealthReadyFunction"]) }, &Function{
 			LogicalID: "HealthReadyFunction", Dir: "functions/health-ready", BuildMethod: "makefile",
 			Handler: "bootstrap", Runtime: "provided.al2023", Architecture: "arm64",
-			Timeout: 8 * time.Second, MemoryMB: 256, Env: env, Routes: []Route{ready},
+			Timeout: 8 * time.Second, MemoryMB: 256, Routes: []Route{ready},
 		}},
-		{"function count", func() any { return len(tpl.Functions) }, 2},
-		{"routes", func() any { return tpl.Routes }, []Route{health, ready}},
+		{"template variables resolved", func() any { return subset(tpl.Functions["HealthFunction"].Env, env) }, env},
+		{"one function per folder", func() any { return len(tpl.Functions) }, countFolders(t, "../../functions")},
+		{"health routes", func() any { return []bool{slices.Contains(tpl.Routes, health), slices.Contains(tpl.Routes, ready)} }, []bool{true, true}},
 		{"ingest queue", func() any { return tpl.Queues["IngestQueue"] }, &Queue{
 			LogicalID: "IngestQueue", Name: "IngestQueue", VisibilityTimeout: 180 * time.Second,
 			Retention: 4 * 24 * time.Hour, MaxMessageSize: 262144,
@@ -148,6 +150,35 @@ func TestLoadRepoTemplate(t *testing.T) {
 			require.Equal(t, tt.want, tt.got())
 		})
 	}
+}
+
+func withoutEnv(f *Function) *Function {
+	c := *f
+	c.Env = nil
+	return &c
+}
+
+// subset returns the entries of got whose keys are in want.
+func subset(got, want map[string]string) map[string]string {
+	out := map[string]string{}
+	for k := range want {
+		if v, ok := got[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func countFolders(t *testing.T, dir string) int {
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
 }
 
 func TestParseRich(t *testing.T) {
