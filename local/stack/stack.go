@@ -79,6 +79,7 @@ type Stack struct {
 	s3Client  *s3.Client
 	queues    map[string]localsqs.QueueInfo // by queue name
 	lambdas   *lambda.Manager
+	specs     map[string]lambda.FunctionSpec
 	relay     atomic.Pointer[locals3.Relay]
 	sched     *schedule.Scheduler
 	servers   []*http.Server
@@ -286,6 +287,16 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]
 	return res.Payload, nil
 }
 
+// FunctionSpec is how the stack runs a function (binary, environment,
+// limits), for tools that start extra environments, such as benchmarks.
+func (s *Stack) FunctionSpec(id string) (lambda.FunctionSpec, bool) {
+	spec, ok := s.specs[id]
+	return spec, ok
+}
+
+// RIE is the path of the aws-lambda-rie binary the stack uses.
+func (s *Stack) RIE() string { return filepath.Join(s.opts.ToolsDir, "aws-lambda-rie") }
+
 // Fire runs a schedule now.
 func (s *Stack) Fire(ctx context.Context, name string) ([]byte, error) {
 	res, err := s.sched.Fire(ctx, name)
@@ -480,12 +491,15 @@ func (s *Stack) startLambdas(ctx context.Context, lw *LineWriter, bins map[strin
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	s.specs = map[string]lambda.FunctionSpec{}
 	for _, id := range ids {
 		f := s.tpl.Functions[id]
-		if err := s.lambdas.Add(lambda.FunctionSpec{
+		spec := lambda.FunctionSpec{
 			Name: id, Binary: bins[id], Env: s.functionEnv(f), Timeout: f.Timeout, MemoryMB: f.MemoryMB,
 			MaxConcurrency: f.ReservedConcurrency, Dir: s.opts.Root,
-		}); err != nil {
+		}
+		s.specs[id] = spec
+		if err := s.lambdas.Add(spec); err != nil {
 			return fmt.Errorf("%s: %w", id, err)
 		}
 	}
