@@ -104,6 +104,7 @@ type Config struct {
 	OpenAIBaseURL       string   // OPENAI_BASE_URL, without a trailing slash
 	ElevenLabsAPIKey    string   // ELEVENLABS_API_KEY; "" means offline engines
 	ElevenLabsBaseURL   string   // ELEVENLABS_BASE_URL, without a trailing slash
+	Models              Models   // provider models and the default voice
 	StorageBucket       string   // STORAGE_BUCKET
 	StorageRegion       string   // STORAGE_REGION, AWS_REGION or us-east-1
 	Queues              Queues   // <STEP>_QUEUE_URL
@@ -159,6 +160,7 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.database(c)
 	l.auth(c)
 	l.providers(c)
+	l.models(c)
 	l.storage(c)
 	l.queues(c)
 	l.limits(c)
@@ -454,6 +456,34 @@ func (l *loader) positiveInt(name string, def, max int64) int64 {
 		return def
 	}
 	return n
+}
+
+// Models are the provider models and the default voice, each with a default.
+type Models struct {
+	Transcribe string // OPENAI_TRANSCRIBE_MODEL: default whisper-1
+	Translate  string // OPENAI_TRANSLATE_MODEL: default gpt-4o-mini
+	Speech     string // ELEVENLABS_MODEL: default eleven_multilingual_v2
+	Voice      string // ELEVENLABS_VOICE: default voice id when a job names none
+}
+
+func (l *loader) models(c *Config) {
+	get := func(name, def string) string {
+		v, name, ssm := l.lookup(name)
+		switch {
+		case v == "":
+			return def
+		case len(v) > 100 || strings.ContainsAny(v, " \t\n/?#"):
+			l.fail(name, ssm, fmt.Sprintf("is %q, not a model or voice id", v))
+			return def
+		}
+		return v
+	}
+	c.Models = Models{
+		Transcribe: get("OPENAI_TRANSCRIBE_MODEL", "whisper-1"),
+		Translate:  get("OPENAI_TRANSLATE_MODEL", "gpt-4o-mini"),
+		Speech:     get("ELEVENLABS_MODEL", "eleven_multilingual_v2"),
+		Voice:      get("ELEVENLABS_VOICE", "21m00Tcm4TlvDq8ikWAM"),
+	}
 }
 
 func (l *loader) providers(c *Config) {

@@ -678,3 +678,14 @@ func TestLimits(t *testing.T) {
 		require.Equal(t, "RATE_LIMIT_API_PER_MINUTE", ve.Name)
 	}
 }
+
+func TestModels(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(t.Context(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Equal(t, config.Models{Transcribe: "whisper-1", Translate: "gpt-4o-mini", Speech: "eleven_multilingual_v2", Voice: "21m00Tcm4TlvDq8ikWAM"}, c.Models)
+	_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"ELEVENLABS_VOICE": "a b/../c"})), nil)
+	var ve *config.VarError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "ELEVENLABS_VOICE", ve.Name)
+}
