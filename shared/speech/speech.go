@@ -1,0 +1,57 @@
+package speech
+
+import "context"
+
+// Segment is one timed piece of a transcript. Times are seconds from the
+// start of the audio. It has the shape of captions.Segment, so converting
+// between them is a plain type conversion.
+type Segment struct {
+	ID    int     `json:"id"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	Text  string  `json:"text"`
+}
+
+// Transcript is what a Transcriber heard.
+type Transcript struct {
+	Language string    `json:"language"` // what the engine heard or assumed ("en")
+	Duration float64   `json:"duration"` // seconds of audio
+	Segments []Segment `json:"segments"` // in order, IDs from 0; empty for silence
+	Engine   string    `json:"engine"`   // "openai" or "pocketsphinx"
+}
+
+// Usage is what one provider call consumed, for the ledger and the job's
+// usage totals. Fields an engine does not count stay zero.
+type Usage struct {
+	AudioSeconds     float64 `json:"audio_seconds,omitempty"`
+	Characters       int     `json:"characters,omitempty"`
+	PromptTokens     int     `json:"prompt_tokens,omitempty"`
+	CompletionTokens int     `json:"completion_tokens,omitempty"`
+}
+
+// SpeechRequest is one piece of text to speak.
+//
+//nolint:revive // the name is the contract the provider clients already implement
+type SpeechRequest struct {
+	Text     string
+	Voice    string // provider-specific voice; engines that cannot use it ignore it
+	Language string // BCP 47 tag or ISO 639 code ("en", "pt-BR"); "" means English
+	// PreviousText and NextText are the neighbouring segments, which some
+	// providers use to keep the intonation continuous. They are not spoken.
+	PreviousText, NextText string
+}
+
+// Transcriber turns speech into timed text.
+type Transcriber interface {
+	// Transcribe transcribes wavPath, a 16 kHz mono 16-bit PCM WAV file.
+	// language is a hint ("" lets the engine decide or use its default).
+	// Silence gives a Transcript with no segments, not an error.
+	Transcribe(ctx context.Context, wavPath, language string) (Transcript, Usage, error)
+}
+
+// Synthesizer turns text into speech.
+type Synthesizer interface {
+	// Synthesize speaks req.Text and returns the audio and its format
+	// ("mp3" or "wav").
+	Synthesize(ctx context.Context, req SpeechRequest) (audio []byte, format string, usage Usage, err error)
+}
