@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -buildid= -X github.com/redub/redub/shared/lambdarun.version=$(VERSION) -X github.com/redub/redub/shared/lambdarun.commit=$(COMMIT)
 GOBUILD    := CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='$(LDFLAGS)'
 FUNCTIONS  := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
-DEB_TEST   := postgresql pgbouncer
+DEB_TEST   := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us patchelf zip
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
@@ -59,11 +59,16 @@ build: ## build every function for Lambda into dist/<LogicalId>/bootstrap
 		$(MAKE) --no-print-directory build-$$id ARTIFACTS_DIR=dist/$$id || exit 1; \
 	done
 
+# Media functions run on x86_64, the FFmpeg layer's architecture; the rest on arm64.
+# The template says the same (Architectures); a template check keeps the two in step.
+X86_FUNCTIONS := Ingest Transcode Transcribe Translate Synthesize Mix
+arch_of = $(if $(filter $(1),$(X86_FUNCTIONS)),amd64,$(GOARCH))
+
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-%Function: ## build one function, e.g. make build-HealthFunction ARTIFACTS_DIR=dist/HealthFunction
 	@test -d functions/$(call folder_of,$*) || { echo "no folder functions/$(call folder_of,$*) for $*Function" >&2; exit 1; }
 	@mkdir -p $(ARTIFACTS_DIR)
-	GOARCH=$(GOARCH) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call folder_of,$*)
+	GOARCH=$(call arch_of,$*) $(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(call folder_of,$*)
 
 .PHONY: size
 size: build ## print each function's zipped size; fails over the 5 MiB budget
@@ -109,3 +114,13 @@ migrate-snapshot: deps ## rewrite migrations/schema.sql from the migrations
 .PHONY: clean
 clean: ## remove build output (keeps .dev data and .tools)
 	rm -rf dist .aws-sam
+
+# Layers (SAM BuildMethod: makefile) from Debian's packages, for this machine's architecture: see layers/README.md.
+# LAYER_PREFIX (default /opt, where Lambda mounts layers) is where the programs look for their loader and libraries.
+.PHONY: build-FFmpegLayer
+build-FFmpegLayer: ## build the FFmpeg layer, e.g. make build-FFmpegLayer ARTIFACTS_DIR=dist/FFmpegLayer
+	ARTIFACTS_DIR='$(ARTIFACTS_DIR)' PREFIX='$(or $(LAYER_PREFIX),/opt)' bash layers/ffmpeg/build.sh
+
+.PHONY: build-PgToolsLayer
+build-PgToolsLayer: ## build the pg_dump/pg_restore/psql layer (PG_MAJOR, default 17), e.g. ARTIFACTS_DIR=dist/PgToolsLayer
+	ARTIFACTS_DIR='$(ARTIFACTS_DIR)' PREFIX='$(or $(LAYER_PREFIX),/opt)' PG_MAJOR='$(or $(PG_MAJOR),17)' bash layers/pgtools/build.sh
