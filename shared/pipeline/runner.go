@@ -98,8 +98,9 @@ func (r *Runner) now() time.Time {
 type Context struct {
 	Job     job.Job
 	AssetID uuid.UUID
-	// Source is the object key of the uploaded file and SourceType its content type.
-	Source, SourceType string
+	// Source is the object key of the uploaded file, SourceType its content
+	// type and Filename the name the user gave it.
+	Source, SourceType, Filename string
 	Probe              json.RawMessage
 	Attempt            int
 	Dir                string // a scratch directory, removed after the step
@@ -281,8 +282,8 @@ func (r *Runner) claim(ctx context.Context, step string, msg queue.Message) (*Co
 			return err
 		}
 		sc.Job = j
-		if err := tx.QueryRow(ctx, `SELECT id, object_key, content_type, coalesce(probe, '{}') FROM assets WHERE id = $1`, j.AssetID).
-			Scan(&sc.AssetID, &sc.Source, &sc.SourceType, &sc.Probe); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT id, object_key, content_type, filename, coalesce(probe, '{}') FROM assets WHERE id = $1`, j.AssetID).
+			Scan(&sc.AssetID, &sc.Source, &sc.SourceType, &sc.Filename, &sc.Probe); err != nil {
 			return fmt.Errorf("load asset: %w", err)
 		}
 		sc.Attempt = attempts + 1
