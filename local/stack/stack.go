@@ -60,6 +60,10 @@ type Options struct {
 	Ports    Ports               // see DefaultPorts
 	Getenv   func(string) string // the process environment (.env.local is read on top)
 	Out      io.Writer           // the merged log stream
+	// MaxVisibility, when set, caps every queue's visibility timeout, so a
+	// message whose consumer crashed comes back in seconds rather than the
+	// template's hours (for failure drills and tests; the template is unchanged).
+	MaxVisibility time.Duration
 }
 
 // Stack is a running local stack.
@@ -411,7 +415,7 @@ func (s *Stack) createResources(ctx context.Context) error {
 	}
 	specs := make([]localsqs.QueueSpec, 0, len(s.tpl.Queues))
 	for _, q := range s.tpl.Queues {
-		spec := localsqs.QueueSpec{Name: q.Name, FIFO: q.FIFO, VisibilityTimeout: q.VisibilityTimeout,
+		spec := localsqs.QueueSpec{Name: q.Name, FIFO: q.FIFO, VisibilityTimeout: s.visibility(q.VisibilityTimeout),
 			Retention: q.Retention, MaxMessageSize: q.MaxMessageSize, MaxReceiveCount: q.MaxReceiveCount}
 		if q.DeadLetter != "" {
 			spec.DeadLetter = s.tpl.Queues[q.DeadLetter].Name
@@ -425,6 +429,13 @@ func (s *Stack) createResources(ctx context.Context) error {
 	}
 	s.queues = qs
 	return nil
+}
+
+func (s *Stack) visibility(d time.Duration) time.Duration {
+	if s.opts.MaxVisibility > 0 && d > s.opts.MaxVisibility {
+		return s.opts.MaxVisibility
+	}
+	return d
 }
 
 // parameter resolves a template parameter for local runs from the
@@ -546,7 +557,8 @@ var passThrough = []string{
 	"AUTH_SECRET", "NEXTAUTH_SECRET", "AUTH_URL", "NEXTAUTH_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_ISSUER_URL",
 	"RATE_LIMIT_AUTH_PER_MINUTE", "RATE_LIMIT_API_PER_MINUTE", "UPLOAD_MAX_BYTES", "UPLOAD_DAILY_QUOTA_BYTES",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL",
-	"SENTRY_DSN", "LOG_LEVEL", "DATABASE_EXEC_MODE",
+	"SENTRY_DSN", "LOG_LEVEL", "DATABASE_EXEC_MODE", "STEP_LEASE_SECONDS",
+	"OPENAI_TRANSCRIBE_MODEL", "OPENAI_TRANSLATE_MODEL", "ELEVENLABS_MODEL", "ELEVENLABS_VOICE",
 }
 
 func (s *Stack) serveRelay(w http.ResponseWriter, r *http.Request) {
@@ -591,7 +603,7 @@ func (s *Stack) startPollers(ctx context.Context) {
 				Function: f.LogicalID, QueueName: q.Name, QueueURL: info.URL, QueueARN: info.ARN,
 				BatchSize: src.BatchSize, MaxBatchingWindow: src.MaxBatchingWindow,
 				ReportBatchItemFailures: src.ReportBatchItemFailures, MaxConcurrency: src.MaxConcurrency,
-				VisibilityTimeout: q.VisibilityTimeout, Region: Region,
+				VisibilityTimeout: s.visibility(q.VisibilityTimeout), Region: Region,
 			}, s.log)
 			s.wg.Go(func() { _ = p.Run(ctx) })
 		}

@@ -25,7 +25,6 @@ import (
 const (
 	DefaultMaxAttempts = 3                // tries of one step before the job fails (below the queues' maxReceiveCount)
 	DefaultLease       = 30 * time.Second // a running step whose row is older than this is taken over
-	heartbeatEvery     = 10 * time.Second // a running step renews its lease this often
 	progressEvery      = 2 * time.Second  // at most one progress write per interval
 	cancelEvery        = time.Second      // at most one cancellation check per interval
 )
@@ -306,13 +305,13 @@ func (r *Runner) claim(ctx context.Context, step string, msg queue.Message) (*Co
 	return sc, proceed, nil
 }
 
-// heartbeat renews the step's lease while it works, so a long provider call
+// heartbeat renews the step's lease (every third of it) while it works, so a long provider call
 // or FFmpeg run without progress is not taken for a dead worker.
 func (r *Runner) heartbeat(ctx context.Context, jobID uuid.UUID, step string) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(heartbeatEvery)
+		t := time.NewTicker(r.lease() / 3)
 		defer t.Stop()
 		for {
 			select {
