@@ -1,0 +1,23 @@
+// Command sweeper runs every minute: it re-sends steps that were queued but
+// never sent, fails jobs that ran out of attempts or whose message reached a
+// dead-letter queue, and removes pending uploads older than a day.
+package main
+
+import (
+	"context"
+
+	"github.com/redub/redub/shared/lambdarun"
+	"github.com/redub/redub/shared/steps"
+)
+
+func main() {
+	lambdarun.Main("sweeper", setup)
+}
+
+func setup(ctx context.Context, app *lambdarun.App) (any, error) {
+	s, err := steps.NewSweeper(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return lambdarun.Scheduled(app, s.Handle), nil
+}

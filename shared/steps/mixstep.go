@@ -1,0 +1,90 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/redub/redub/shared/captions"
+	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/media"
+	"github.com/redub/redub/shared/mix"
+	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/speech"
+)
+
+// Mix places the new voice over the original and muxes the captions.
+type Mix struct{ *Deps }
+
+// Name implements pipeline.Step.
+func (m *Mix) Name() string { return job.StepMix }
+
+// Work implements pipeline.Step.
+func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
+	var info media.Info
+	if err := json.Unmarshal(sc.Probe, &info); err != nil {
+		return pipeline.Result{}, fmt.Errorf("read the asset's probe data: %w", err)
+	}
+	sc.Progress(ctx, m.Name(), 1, "downloading")
+	src, err := m.download(ctx, sc.Source, sc.Dir, "source")
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	b, err := m.getBytes(ctx, sc.Key(job.StepSynthesize, "clips.json"))
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	var stored []Clip
+	if err := json.Unmarshal(b, &stored); err != nil {
+		return pipeline.Result{}, fmt.Errorf("decode clips: %w", err)
+	}
+	clips := make([]mix.Clip, 0, len(stored))
+	for i, c := range stored {
+		if sc.Canceled(ctx) {
+			return pipeline.Result{}, pipeline.ErrCanceled
+		}
+		path, err := m.download(ctx, c.Key, sc.Dir, fmt.Sprintf("clip-%04d%s", i, filepath.Ext(c.Key)))
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		clips = append(clips, mix.Clip{Start: c.Start, End: c.End, Path: path})
+	}
+	tr, err := m.loadTranscript(ctx, sc)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	srt := filepath.Join(sc.Dir, "captions.srt")
+	if err := writeSRT(srt, tr); err != nil {
+		return pipeline.Result{}, err
+	}
+	hasVideo := info.Video != nil
+	out := filepath.Join(sc.Dir, "voiceover.m4a")
+	if hasVideo {
+		out = filepath.Join(sc.Dir, "voiceover.mp4")
+	}
+	sc.Progress(ctx, m.Name(), 10, "mixing")
+	res, err := mix.Mix(ctx, m.Media, mix.Input{Original: src, HasVideo: hasVideo, Clips: clips, Captions: srt,
+		Language: tr.Language, Out: out}, m.runOptions(ctx, sc, m.Name(), "mixing", info.Duration, 10, 95))
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	name := baseName(sc.Filename) + "-voiceover"
+	ctype, file := "audio/mp4", "voiceover.m4a"
+	if hasVideo {
+		ctype, file = "video/mp4", "voiceover.mp4"
+	}
+	o, err := m.upload(ctx, res.Out, sc.Key(m.Name(), file), "voiceover", name+filepath.Ext(file), ctype)
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	return pipeline.Result{Outputs: []pipeline.Output{o}, Usage: map[string]any{"clips": len(clips), "duration_s": res.Duration}}, nil
+}
+
+func writeSRT(path string, tr speech.Transcript) error {
+	segs := make([]captions.Segment, len(tr.Segments))
+	for i, s := range tr.Segments {
+		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
+	}
+	return writeFile(path, captions.SRT(segs))
+}

@@ -1,0 +1,177 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/redub/redub/shared/captions"
+	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/ledger"
+	"github.com/redub/redub/shared/media"
+	"github.com/redub/redub/shared/openai"
+	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/speech"
+)
+
+// Transcribe turns the speech WAV into timed segments: OpenAI when a key is
+// set (through the ledger, split under the upload limit), pocketsphinx otherwise.
+type Transcribe struct {
+	*Deps
+	OpenAI *openai.Client // nil: the local engine
+	Model  string
+	Local  speech.Transcriber
+}
+
+// Name implements pipeline.Step.
+func (t *Transcribe) Name() string { return job.StepTranscribe }
+
+// Work implements pipeline.Step.
+func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
+	sc.Progress(ctx, t.Name(), 1, "downloading")
+	wav, err := t.download(ctx, SpeechKey(sc), sc.Dir, "speech.wav")
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	var tr speech.Transcript
+	var usage map[string]any
+	if t.OpenAI != nil {
+		tr, usage, err = t.remote(ctx, sc, wav)
+	} else {
+		sc.Progress(ctx, t.Name(), 10, "transcribing (pocketsphinx)")
+		var u speech.Usage
+		tr, u, err = t.Local.Transcribe(ctx, wav, sc.Job.Params.SourceLanguage)
+		usage = map[string]any{"engine": "pocketsphinx", "audio_seconds": u.AudioSeconds}
+	}
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	if sc.Canceled(ctx) {
+		return pipeline.Result{}, pipeline.ErrCanceled
+	}
+	outs, err := t.storeTranscript(ctx, sc, t.Name(), tr, "")
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	usage["segments"] = len(tr.Segments)
+	return pipeline.Result{Outputs: outs, Usage: usage}, nil
+}
+
+// remote transcribes with OpenAI, one ledger call per piece under the upload limit.
+func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
+	chunks, err := media.SplitWAV(ctx, wav, sc.Dir, openai.MaxUploadBytes-1<<20)
+	if err != nil {
+		return speech.Transcript{}, nil, err
+	}
+	var out speech.Transcript
+	out.Engine = "openai"
+	seconds := 0.0
+	for i, c := range chunks {
+		if sc.Canceled(ctx) {
+			return out, nil, pipeline.ErrCanceled
+		}
+		sc.Progress(ctx, t.Name(), 5+90*float64(i)/float64(len(chunks)), fmt.Sprintf("transcribing part %d of %d", i+1, len(chunks)))
+		sum, err := fileSHA256(c.Path)
+		if err != nil {
+			return out, nil, err
+		}
+		call := ledger.Call{Provider: "openai", Operation: "transcribe", JobID: sc.Job.ID, Step: t.Name(),
+			Request: map[string]any{"model": t.Model, "language": sc.Job.Params.SourceLanguage, "audio_sha256": sum}}
+		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
+			tr, u, err := t.OpenAI.Transcribe(ctx, c.Path, openai.TranscribeRequest{Model: t.Model, Language: sc.Job.Params.SourceLanguage})
+			if err != nil {
+				return ledger.Outcome{}, err
+			}
+			res, _ := json.Marshal(tr)
+			us, _ := json.Marshal(u)
+			return ledger.Outcome{Result: res, Usage: us}, nil
+		})
+		if err != nil {
+			return out, nil, err
+		}
+		var part openai.Transcript
+		if err := json.Unmarshal(o.Result, &part); err != nil {
+			return out, nil, fmt.Errorf("decode stored transcript: %w", err)
+		}
+		offset := c.Start.Seconds()
+		for _, s := range part.Segments {
+			out.Segments = append(out.Segments, speech.Segment{ID: len(out.Segments), Start: s.Start + offset, End: s.End + offset, Text: s.Text})
+		}
+		if out.Language == "" {
+			out.Language = part.Language
+		}
+		out.Duration = offset + part.Duration
+		if !o.Reused {
+			seconds += part.Duration
+		}
+	}
+	return out, map[string]any{"engine": "openai", "model": t.Model, "audio_seconds": seconds, "pieces": len(chunks)}, nil
+}
+
+// storeTranscript writes transcript.json, SRT and WebVTT for a step.
+func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step string, tr speech.Transcript, lang string) ([]pipeline.Output, error) {
+	suffix := ""
+	if lang != "" {
+		suffix = "." + lang
+	}
+	name := baseName(sc.Filename)
+	b, err := json.MarshalIndent(tr, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode transcript: %w", err)
+	}
+	segs := make([]captions.Segment, len(tr.Segments))
+	for i, s := range tr.Segments {
+		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
+	}
+	files := []struct {
+		file, kind, filename, ctype string
+		body                        []byte
+	}{
+		{"transcript.json", "transcript" + suffix, name + suffix + ".json", "application/json", b},
+		{"captions.srt", "srt" + suffix, name + suffix + ".srt", "application/x-subrip", captions.SRT(segs)},
+		{"captions.vtt", "vtt" + suffix, name + suffix + ".vtt", "text/vtt", captions.WebVTT(segs)},
+	}
+	outs := make([]pipeline.Output, 0, len(files))
+	for _, f := range files {
+		key := sc.Key(step, f.file)
+		if err := d.putBytes(ctx, key, f.ctype, f.body); err != nil {
+			return nil, err
+		}
+		outs = append(outs, pipeline.Output{Kind: f.kind, Key: key, Filename: f.filename, ContentType: f.ctype, SizeBytes: int64(len(f.body))})
+	}
+	return outs, nil
+}
+
+// loadTranscript reads the newest transcript of a job: translated when the job translates.
+func (d *Deps) loadTranscript(ctx context.Context, sc *pipeline.Context) (speech.Transcript, error) {
+	step := job.StepTranscribe
+	if sc.Job.Params.TargetLanguage != "" {
+		step = job.StepTranslate
+	}
+	b, err := d.getBytes(ctx, sc.Key(step, "transcript.json"))
+	if err != nil {
+		return speech.Transcript{}, err
+	}
+	var tr speech.Transcript
+	if err := json.Unmarshal(b, &tr); err != nil {
+		return tr, fmt.Errorf("decode transcript: %w", err)
+	}
+	return tr, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
