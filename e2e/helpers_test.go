@@ -39,6 +39,13 @@ type env struct {
 // start runs the real template on free ports with its own database.
 func start(t *testing.T, extra map[string]string) *env {
 	t.Helper()
+	return startWith(t, extra, 0)
+}
+
+// startWith is start with every queue's visibility timeout capped (so a
+// crashed step's message comes back in seconds).
+func startWith(t *testing.T, extra map[string]string, maxVisibility time.Duration) *env {
+	t.Helper()
 	u := pgtest.NewEmptyDatabase(t)
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct,
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"), "RATE_LIMIT_AUTH_PER_MINUTE": "1000", "RATE_LIMIT_API_PER_MINUTE": "5000"}
@@ -48,7 +55,7 @@ func start(t *testing.T, extra map[string]string) *env {
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs})
+	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs, MaxVisibility: maxVisibility})
 	require.NoError(t, err, "stack logs:\n%s", logs.String())
 	t.Cleanup(func() {
 		st.Stop(context.Background())

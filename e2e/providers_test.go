@@ -1,0 +1,86 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/elevenlabs/elevenlabstest"
+	"github.com/redub/redub/shared/openai/openaitest"
+)
+
+// With provider keys, the steps use the real clients against in-process
+// servers that speak the providers' APIs.
+func TestPaidProviders(t *testing.T) {
+	t.Parallel()
+	oa := openaitest.New(t)
+	el := elevenlabstest.New(t)
+	e := startWith(t, map[string]string{
+		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL,
+		"ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
+		"STEP_LEASE_SECONDS": "3",
+	}, 5*time.Second)
+	token, _ := e.login(t, "payer@example.com")
+	dir := t.TempDir()
+	src := sample(t, dir, 8)
+
+	t.Run("a killed step comes back once and pays once per segment", func(t *testing.T) {
+		el.SetDelay(700 * time.Millisecond)
+		defer el.SetDelay(0)
+		asset := e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "voiceover", "params": map[string]any{"target_language": "es"}})
+		id := e.jobOf(t, token, asset)
+		require.Eventually(t, func() bool {
+			j := e.job(t, token, id)
+			for _, s := range j.Steps {
+				if s.Name == "synthesize" && s.Status == "running" && el.Calls() >= 2 {
+					return true
+				}
+			}
+			return j.Status == "failed"
+		}, 2*time.Minute, 50*time.Millisecond)
+		require.True(t, killFunction(t, "synthesize"), "the synthesize process was found and killed")
+		j := e.waitJob(t, token, id, 3*time.Minute)
+		require.Equal(t, "succeeded", j.Status, "%+v", j)
+		var attempts int
+		for _, s := range j.Steps {
+			if s.Name == "synthesize" {
+				attempts = s.Attempts
+			}
+		}
+		require.GreaterOrEqual(t, attempts, 2, "the message came back after the visibility timeout")
+
+		var segments, paid, distinct int
+		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT (usage->>'clips')::int FROM job_steps WHERE job_id = $1 AND step = 'synthesize'`, id).Scan(&segments))
+		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT request_hash) FROM provider_calls
+			WHERE job_id = $1 AND provider = 'elevenlabs' AND status = 'succeeded'`, id).Scan(&paid, &distinct))
+		require.Positive(t, segments)
+		require.Equal(t, segments, paid, "one paid call per segment in the ledger")
+		require.Equal(t, paid, distinct)
+		var voiceovers int
+		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT count(*) FROM outputs WHERE job_id = $1 AND kind = 'voiceover'`, id).Scan(&voiceovers))
+		require.Equal(t, 1, voiceovers, "one set of outputs")
+	})
+
+	// Each case has its own audio: the ledger would otherwise reuse the
+	// transcription paid for above instead of calling the provider.
+	t.Run("429 then 200 succeeds", func(t *testing.T) {
+		before := oa.Calls().Transcriptions
+		oa.FailNext(1, openaitest.RateLimit(time.Second))
+		asset := e.uploadFile(t, token, sample(t, t.TempDir(), 7), "video/mp4", map[string]any{"recipe": "captions"})
+		j := e.waitJob(t, token, e.jobOf(t, token, asset), 2*time.Minute)
+		require.Equal(t, "succeeded", j.Status, "%+v", j)
+		require.Equal(t, before+2, oa.Calls().Transcriptions, "one refused with 429, then one answered")
+	})
+
+	t.Run("401 fails the job with a clear reason", func(t *testing.T) {
+		oa.FailNext(1, openaitest.Unauthorized())
+		asset := e.uploadFile(t, token, sample(t, t.TempDir(), 5), "video/mp4", map[string]any{"recipe": "captions"})
+		j := e.waitJob(t, token, e.jobOf(t, token, asset), 2*time.Minute)
+		require.Equal(t, "failed", j.Status)
+		require.NotNil(t, j.Error)
+		require.Contains(t, *j.Error, "OPENAI_API_KEY")
+		require.NotContains(t, *j.Error, oa.APIKey)
+	})
+}
