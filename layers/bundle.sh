@@ -205,6 +205,10 @@ bundle_licenses() {
 
 bundle_finish() {
 	bundle_libs
+	# A layer may define bundle_slim to replace libraries it never uses.
+	if declare -F bundle_slim >/dev/null; then
+		bundle_slim
+	fi
 	bundle_patch
 	bundle_check
 	bundle_licenses

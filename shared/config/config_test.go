@@ -2,19 +2,21 @@ package config_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/config"
@@ -588,66 +590,92 @@ func TestRedacted(t *testing.T) {
 	require.Contains(t, logged.String(), `"STORAGE_BUCKET":"redub-production"`)
 }
 
-// fakeSSM serves GetParametersByPath from pages, recording each input.
+// fakeSSM speaks SSM's JSON API for GetParametersByPath, serving pages and
+// recording each request.
 type fakeSSM struct {
-	pages  [][]ssmtypes.Parameter
-	err    error
-	inputs []ssm.GetParametersByPathInput
+	pages  [][][2]string
+	status int
+	inputs []map[string]any
+	signed []string
+	srv    *httptest.Server
+	mu     sync.Mutex
 }
 
-func (f *fakeSSM) GetParametersByPath(_ context.Context, in *ssm.GetParametersByPathInput, _ ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error) {
-	f.inputs = append(f.inputs, *in)
-	if f.err != nil {
-		return nil, f.err
-	}
-	i := 0
-	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &i)
-	}
-	out := &ssm.GetParametersByPathOutput{Parameters: f.pages[i]}
-	if i+1 < len(f.pages) {
-		out.NextToken = aws.String(fmt.Sprint(i + 1))
-	}
-	return out, nil
+func newFakeSSM(t *testing.T, status int, pages ...[][2]string) *fakeSSM {
+	f := &fakeSSM{pages: pages, status: status}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var in map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.inputs = append(f.inputs, in)
+		f.signed = append(f.signed, r.Header.Get("Authorization"))
+		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParametersByPath" {
+			w.WriteHeader(400)
+			return
+		}
+		if f.status != 0 {
+			w.WriteHeader(f.status)
+			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.ssm#ThrottlingException","message":"Rate exceeded"}`))
+			return
+		}
+		i := 0
+		if tok, ok := in["NextToken"].(string); ok {
+			fmt.Sscan(tok, &i)
+		}
+		out := map[string]any{}
+		var params []map[string]string
+		for _, p := range f.pages[i] {
+			params = append(params, map[string]string{"Name": p[0], "Value": p[1], "Type": "SecureString"})
+		}
+		out["Parameters"] = params
+		if i+1 < len(f.pages) {
+			out["NextToken"] = fmt.Sprint(i + 1)
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeSSM) store() config.ParameterStore {
+	return config.NewSSMStore(config.SSMClient{Region: "us-east-1", Endpoint: f.srv.URL,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", "token")})
 }
 
 func TestSSMStore(t *testing.T) {
 	t.Parallel()
-
-	client := &fakeSSM{pages: [][]ssmtypes.Parameter{
-		{
-			{Name: aws.String("/redub/staging/AUTH_SECRET"), Value: aws.String(strongSecret)},
-			{Name: aws.String("/redub/staging/DATABASE_URL"), Value: aws.String("postgres://db/redub")},
-		},
-		{
-			{Name: aws.String("/redub/staging/OPENAI_API_KEY"), Value: aws.String("sk-test")},
-		},
-	}}
-
-	got, err := config.NewSSMStore(client).ParametersByPath(context.Background(), "/redub/staging/")
+	f := newFakeSSM(t, 0,
+		[][2]string{{"/redub/staging/AUTH_SECRET", strongSecret}, {"/redub/staging/DATABASE_URL", "postgres://db/redub"}},
+		[][2]string{{"/redub/staging/OPENAI_API_KEY", "sk-test"}},
+	)
+	got, err := f.store().ParametersByPath(context.Background(), "/redub/staging/")
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{
 		"AUTH_SECRET":    strongSecret,
 		"DATABASE_URL":   "postgres://db/redub",
 		"OPENAI_API_KEY": "sk-test",
 	}, got)
-	require.Len(t, client.inputs, 2)
-	for _, in := range client.inputs {
-		require.Equal(t, "/redub/staging/", aws.ToString(in.Path))
-		require.True(t, aws.ToBool(in.WithDecryption))
-		require.False(t, aws.ToBool(in.Recursive))
-		require.NotNil(t, in.Recursive)
+	require.Len(t, f.inputs, 2)
+	for i, in := range f.inputs {
+		require.Equal(t, "/redub/staging/", in["Path"])
+		require.Equal(t, true, in["WithDecryption"])
+		require.Equal(t, false, in["Recursive"])
+		require.Contains(t, f.signed[i], "AWS4-HMAC-SHA256 Credential=AKID/", "requests are SigV4-signed")
+		require.Contains(t, f.signed[i], "/us-east-1/ssm/aws4_request")
 	}
-	require.Nil(t, client.inputs[0].NextToken)
-	require.Equal(t, "1", aws.ToString(client.inputs[1].NextToken))
+	require.Nil(t, f.inputs[0]["NextToken"])
+	require.Equal(t, "1", f.inputs[1]["NextToken"])
 }
 
 func TestSSMStoreError(t *testing.T) {
 	t.Parallel()
-
-	errThrottled := errors.New("ThrottlingException")
-	_, err := config.NewSSMStore(&fakeSSM{err: errThrottled}).ParametersByPath(context.Background(), "/redub/staging/")
-	require.ErrorIs(t, err, errThrottled)
+	f := newFakeSSM(t, 400)
+	_, err := f.store().ParametersByPath(context.Background(), "/redub/staging/")
+	var se *config.SSMError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "ThrottlingException", se.Type)
+	require.Contains(t, err.Error(), "Rate exceeded")
 }
 
 func TestQueuesAll(t *testing.T) {

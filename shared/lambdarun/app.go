@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/redub/redub/shared/config"
 	"github.com/redub/redub/shared/obs"
@@ -83,7 +82,7 @@ func Build(ctx context.Context, name string, getenv func(string) string, logOut 
 		if err != nil {
 			return nil, nil, err
 		}
-		params = config.NewSSMStore(ssm.NewFromConfig(awsCfg))
+		params = config.NewSSMStore(config.SSMClient{Region: awsCfg.Region, Endpoint: getenv("AWS_ENDPOINT_URL_SSM"), Credentials: awsCfg.Credentials})
 	}
 	cfg, err := config.Load(ctx, getenv, params)
 	if err != nil {
