@@ -1,0 +1,298 @@
+package mix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redub/redub/shared/captions"
+	"github.com/redub/redub/shared/media"
+)
+
+// Defaults for the zero fields of Input.
+const (
+	DefaultMaxTempo   = 1.25
+	DefaultDuckDB     = -18.0
+	DefaultTargetLUFS = -16.0
+)
+
+// Clip is one synthesized sentence and the slot it replaces.
+type Clip struct {
+	Start, End float64 // the segment's slot in the original timeline, seconds
+	Path       string  // synthesized speech (mp3 or wav)
+	Duration   float64 // of the clip, seconds; 0: Mix probes it
+}
+
+// Input is what Mix mixes. Zero MaxTempo, DuckDB and TargetLUFS take the
+// defaults.
+type Input struct {
+	Original string // the original media file (video or audio-only), already verified
+	HasVideo bool
+	Speech   string // optional: a 16 kHz WAV of the original speech, used instead of the original's audio track
+	Clips    []Clip
+	Captions string // an SRT file to mux as a subtitle track; "" for none
+	Language string // ISO 639 code ("en", "pt-BR", "por") for the audio and subtitle tracks; "" is undetermined
+	Out      string // the output: .mp4 when HasVideo, else .m4a
+
+	// MaxTempo bounds the speed-up that fits a clip into its slot (1 to 4,
+	// default 1.25). A clip still too long is cut at the slot's end with a
+	// 50 ms fade-out; a shorter one plays as is, with silence after it.
+	MaxTempo float64
+	// DuckDB is how much the original audio is lowered during the clips'
+	// slots, keeping music and ambience under the new voice (<= 0 dB,
+	// default -18).
+	DuckDB float64
+	// TargetLUFS is the integrated loudness of the output (-70 to -5,
+	// default -16), with a true peak of at most -1.5 dBTP.
+	TargetLUFS float64
+}
+
+// Result describes the mixed file.
+type Result struct {
+	Out      string
+	Duration float64   // seconds, as probed from the output
+	Tempos   []float64 // per clip, in Input.Clips order: 1 when played as is
+}
+
+// Mix writes in.Out in one FFmpeg run; the package documentation describes
+// the filter graph. Clip durations that are zero are probed first; so is the
+// original, to learn its length and whether it has sound (a silent video
+// gets a silent background).
+//
+// The output is written next to in.Out and renamed into place only when
+// FFmpeg succeeds, so in.Out is never left half-written. opts.Duration
+// defaults to the original's length, for progress.
+//
+// Mix returns an error for invalid input (before running anything), an
+// unreadable SRT, or a failed probe or FFmpeg run, wrapping the media
+// package's errors (*media.ExecError, media.ErrCanceled).
+func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) (Result, error) {
+	in, err := in.withDefaults()
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
+	}
+
+	// The original: its length (progress, silent background) and, unless a
+	// speech WAV replaces it, whether it has an audio track.
+	var (
+		origDur  time.Duration
+		hasAudio = true
+	)
+	if in.Speech == "" {
+		info, err := r.Probe(ctx, in.Original, contentType(in.Original), media.Limits{})
+		if err != nil {
+			return Result{}, fmt.Errorf("mix: probe original: %w", err)
+		}
+		origDur, hasAudio = info.Duration, info.Audio != nil
+	} else if origDur, err = r.Duration(ctx, in.Original); err != nil {
+		return Result{}, fmt.Errorf("mix: probe original: %w", err)
+	}
+
+	subtitles, err := hasCues(in.Captions)
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
+	}
+
+	// Inputs: 0 the original, then the speech WAV, then the clips, then the SRT.
+	args := []string{"-i", fileURL(in.Original)}
+	inputs := 1
+	g := graph{duration: origDur.Seconds(), gain: math.Pow(10, in.DuckDB/20), targetLUFS: in.TargetLUFS}
+	switch {
+	case in.Speech != "":
+		args = append(args, "-f", "wav", "-i", fileURL(in.Speech))
+		g.background = "1:a:0"
+		inputs++
+	case hasAudio:
+		g.background = "0:a:0"
+	}
+
+	res := Result{Tempos: make([]float64, len(in.Clips))}
+	for i, c := range in.Clips {
+		d := c.Duration
+		if d == 0 {
+			pd, err := r.Duration(ctx, c.Path)
+			if err != nil {
+				return Result{}, fmt.Errorf("mix: clip %d: %w", i, err)
+			}
+			d = pd.Seconds()
+		}
+		args = append(args, clipInput(c.Path)...)
+		input := inputs
+		inputs++
+
+		slot := c.End - c.Start
+		tempo, trim := fit(d, slot, in.MaxTempo)
+		p := placed{input: input, tempo: tempo, slotStart: c.Start, slotEnd: c.End,
+			start: int64(math.Round(c.Start * sampleRate))}
+		if trim {
+			p.trimSec = slot
+			p.length = int64(math.Round(slot * sampleRate))
+		} else {
+			p.length = int64(math.Round(d * sampleRate))
+		}
+		g.clips = append(g.clips, p)
+		res.Tempos[i] = tempo
+	}
+
+	dir := filepath.Dir(in.Out)
+	script, err := os.CreateTemp(dir, ".mix-*.graph")
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+	}
+	defer os.Remove(script.Name())
+	if _, err := script.WriteString(g.build()); err != nil {
+		script.Close()
+		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+	}
+	if err := script.Close(); err != nil {
+		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+	}
+
+	lang := trackLanguage(in.Language)
+	subtitleInput := inputs
+	if subtitles {
+		args = append(args, "-f", "srt", "-i", fileURL(in.Captions))
+	}
+	args = append(args, "-filter_complex_script", fileURL(script.Name()))
+	muxer, ext := "ipod", ".m4a"
+	if in.HasVideo {
+		muxer, ext = "mp4", ".mp4"
+		args = append(args, "-map", "0:v:0", "-c:v", "copy")
+	}
+	args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k",
+		"-metadata:s:a:0", "language="+lang)
+	if subtitles {
+		args = append(args, "-map", fmt.Sprintf("%d:0", subtitleInput), "-c:s", "mov_text",
+			"-metadata:s:s:0", "language="+lang)
+	}
+	tmp, err := os.CreateTemp(dir, ".mix-*"+ext)
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1", "-movflags", "+faststart",
+		"-f", muxer, "-y", fileURL(tmp.Name()))
+
+	if opts.Duration == 0 {
+		opts.Duration = origDur
+	}
+	if err := r.Run(ctx, args, opts); err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), in.Out); err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
+	}
+	outDur, err := r.Duration(ctx, in.Out)
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: probe output: %w", err)
+	}
+	res.Out, res.Duration = in.Out, outDur.Seconds()
+	return res, nil
+}
+
+// withDefaults fills in zero fields and checks the rest.
+func (in Input) withDefaults() (Input, error) {
+	if in.MaxTempo == 0 {
+		in.MaxTempo = DefaultMaxTempo
+	}
+	if in.DuckDB == 0 {
+		in.DuckDB = DefaultDuckDB
+	}
+	if in.TargetLUFS == 0 {
+		in.TargetLUFS = DefaultTargetLUFS
+	}
+	var errs []error
+	if in.Original == "" {
+		errs = append(errs, errors.New("no original"))
+	}
+	want := ".m4a"
+	if in.HasVideo {
+		want = ".mp4"
+	}
+	if !strings.EqualFold(filepath.Ext(in.Out), want) {
+		errs = append(errs, fmt.Errorf("output %q: want a %s file", in.Out, want))
+	}
+	if !(in.MaxTempo >= 1 && in.MaxTempo <= 4) {
+		errs = append(errs, fmt.Errorf("max tempo %v: want 1 to 4", in.MaxTempo))
+	}
+	if !(in.DuckDB <= 0 && in.DuckDB >= -100) {
+		errs = append(errs, fmt.Errorf("duck %v dB: want -100 to 0", in.DuckDB))
+	}
+	if !(in.TargetLUFS >= -70 && in.TargetLUFS <= -5) {
+		errs = append(errs, fmt.Errorf("target loudness %v LUFS: want -70 to -5", in.TargetLUFS))
+	}
+	for i, c := range in.Clips {
+		switch {
+		case c.Path == "":
+			errs = append(errs, fmt.Errorf("clip %d: no path", i))
+		case !(c.Start >= 0 && c.End > c.Start && !math.IsInf(c.End, 0)):
+			errs = append(errs, fmt.Errorf("clip %d: slot %v-%v s is empty or negative", i, c.Start, c.End))
+		case !(c.Duration >= 0 && !math.IsInf(c.Duration, 0)):
+			errs = append(errs, fmt.Errorf("clip %d: duration %v s", i, c.Duration))
+		}
+	}
+	return in, errors.Join(errs...)
+}
+
+// hasCues reports whether the SRT at path holds a cue: FFmpeg cannot read
+// an SRT without one, and a silent video has no captions to show.
+func hasCues(path string) (bool, error) {
+	if path == "" {
+		return false, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("read captions: %w", err)
+	}
+	segs, err := captions.ParseSRT(data)
+	if err != nil {
+		return false, fmt.Errorf("read captions %s: %w", path, err)
+	}
+	return len(segs) > 0, nil
+}
+
+// clipInput reads a synthesized clip, with its demuxer forced when its
+// extension names one.
+func clipInput(path string) []string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp3":
+		return []string{"-f", "mp3", "-i", fileURL(path)}
+	case ".wav":
+		return []string{"-f", "wav", "-i", fileURL(path)}
+	}
+	return []string{"-i", fileURL(path)}
+}
+
+// contentType is what media.Probe is told the original is, from its
+// extension; Probe only needs it to pick the demuxer.
+func contentType(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".mp3":
+		return "audio/mpeg"
+	case ".wav":
+		return "audio/wav"
+	case ".webm", ".mkv", ".mka":
+		return "video/webm"
+	case ".ogg", ".oga", ".opus":
+		return "audio/ogg"
+	case ".flac":
+		return "audio/flac"
+	case ".aac":
+		return "audio/aac"
+	case ".avi":
+		return "video/x-msvideo"
+	case ".mpg", ".mpeg":
+		return "video/mpeg"
+	}
+	return "video/mp4" // MP4, M4A, MOV: the renditions and most uploads
+}
+
+// fileURL names a local file for FFmpeg with the file: protocol, so no part
+// of the name is taken for another protocol or an option.
+func fileURL(path string) string { return "file:" + path }
