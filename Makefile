@@ -32,6 +32,11 @@ dev: deps-dev tools ## run the whole product locally: Postgres, S3, SQS, every f
 	@go build -o bin/redub ./cmd/redub
 	@./bin/redub dev $(ARGS)
 
+.PHONY: demo
+demo: deps-dev tools ## run the voiceover recipe offline (starts the stack if needed) and check the outputs
+	@go build -o bin/redub ./cmd/redub
+	@./bin/redub demo
+
 .PHONY: deps-dev
 deps-dev: ## install the Debian packages `make dev` needs (as root; otherwise prints the apt command)
 	@bash scripts/deps.sh $(DEB_DEV)
