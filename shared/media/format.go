@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -104,7 +105,7 @@ func sniff(path, demuxer string) (bool, error) {
 	defer f.Close()
 	head := make([]byte, 16)
 	n, err := io.ReadFull(f, head)
-	if err != nil && err != io.ErrUnexpectedEOF {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return false, err
 	}
 	head = head[:n]

@@ -151,12 +151,15 @@ func writeWAV(path string, fmtChunk []byte, samples io.Reader, n int64) (err err
 	le := binary.LittleEndian
 	hdr := make([]byte, 0, 12+8+len(fmtChunk)+8)
 	hdr = append(hdr, "RIFF"...)
-	hdr = le.AppendUint32(hdr, uint32(4+8+len(fmtChunk)+8+int(n)+int(n%2)))
+	if n < 0 || n > 1<<31 {
+		return fmt.Errorf("write %s: %d bytes of samples do not fit a WAV file", path, n)
+	}
+	hdr = le.AppendUint32(hdr, uint32(4+8+len(fmtChunk)+8+int(n)+int(n%2))) //nolint:gosec // bounded above
 	hdr = append(hdr, "WAVEfmt "...)
-	hdr = le.AppendUint32(hdr, uint32(len(fmtChunk)))
+	hdr = le.AppendUint32(hdr, uint32(len(fmtChunk))) //nolint:gosec // a fmt chunk is a few dozen bytes
 	hdr = append(hdr, fmtChunk...)
 	hdr = append(hdr, "data"...)
-	hdr = le.AppendUint32(hdr, uint32(n))
+	hdr = le.AppendUint32(hdr, uint32(n)) //nolint:gosec // bounded above
 	if _, err := b.Write(hdr); err != nil {
 		return err
 	}

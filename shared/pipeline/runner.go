@@ -100,9 +100,9 @@ type Context struct {
 	// Source is the object key of the uploaded file, SourceType its content
 	// type and Filename the name the user gave it.
 	Source, SourceType, Filename string
-	Probe              json.RawMessage
-	Attempt            int
-	Dir                string // a scratch directory, removed after the step
+	Probe                        json.RawMessage
+	Attempt                      int
+	Dir                          string // a scratch directory, removed after the step
 
 	runner  *Runner
 	mu      sync.Mutex
