@@ -142,12 +142,17 @@ func (s *Sweeper) failStuck(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find stuck steps: %w", err)
 	}
+	n := 0
 	for _, st := range stuck {
-		if err := s.fail(ctx, st[0], st[1], fmt.Sprintf("%s failed: it did not finish after %d attempts", st[1], maxAttempts)); err != nil {
-			return 0, err
+		changed, err := s.fail(ctx, st[0], st[1], fmt.Sprintf("%s failed: it did not finish after %d attempts", st[1], maxAttempts))
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
 		}
 	}
-	return len(stuck), nil
+	return n, nil
 }
 
 // failDeadLettered fails the jobs whose messages reached a dead-letter
@@ -166,17 +171,22 @@ func (s *Sweeper) failDeadLettered(ctx context.Context) (int, error) {
 				continue // an S3 event (ingest): the asset stays pending and the upload sweep removes it
 			}
 			reason := fmt.Sprintf("%s failed repeatedly; its message was moved to the dead-letter queue", msg.Step)
-			if err := s.fail(ctx, msg.JobID.String(), msg.Step, reason); err != nil {
+			changed, err := s.fail(ctx, msg.JobID.String(), msg.Step, reason)
+			if err != nil {
 				return n, err
 			}
-			n++
+			if changed {
+				n++
+			}
 		}
 	}
 	return n, nil
 }
 
-func (s *Sweeper) fail(ctx context.Context, jobID, step, reason string) error {
-	return s.DB.WithTx(ctx, func(tx pgx.Tx) error {
+// fail fails a job that is still going and reports whether it did.
+func (s *Sweeper) fail(ctx context.Context, jobID, step, reason string) (bool, error) {
+	changed := false
+	err := s.DB.WithTx(ctx, func(tx pgx.Tx) error {
 		var status job.Status
 		err := tx.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1 FOR UPDATE`, jobID).Scan(&status)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && status.Terminal()) {
@@ -198,8 +208,10 @@ func (s *Sweeper) fail(ctx context.Context, jobID, step, reason string) error {
 			return fmt.Errorf("fail job: %w", err)
 		}
 		s.Log.WarnContext(ctx, "job failed by the sweeper", "job_id", jobID, "reason", reason)
+		changed = true
 		return nil
 	})
+	return changed, err
 }
 
 // removeStaleUploads deletes pending uploads older than a day: their
