@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/job"
 )
 
 // resources are one user's ids of each kind.
@@ -18,7 +20,7 @@ type resources struct {
 	freshJob                 func() string
 }
 
-func (e *env) upload(t *testing.T, token, name string) string {
+func (e *env) upload(t testing.TB, token, name string) string {
 	t.Helper()
 	r := e.do(t, call{method: "POST", path: "/uploads", token: token,
 		body: map[string]any{"filename": name, "content_type": "video/mp4", "size_bytes": 1024}})
@@ -30,13 +32,13 @@ func (e *env) upload(t *testing.T, token, name string) string {
 
 // markReady stands in for the ingest step (the pipeline issue), which makes
 // verified uploads ready.
-func (e *env) markReady(t *testing.T, id string) {
+func (e *env) markReady(t testing.TB, id string) {
 	t.Helper()
 	_, err := e.db.Exec(context.Background(), `UPDATE assets SET status = 'ready', kind = 'video' WHERE id = $1`, id)
 	require.NoError(t, err)
 }
 
-func (e *env) newJob(t *testing.T, token, asset string) string {
+func (e *env) newJob(t testing.TB, token, asset string) string {
 	t.Helper()
 	r := e.do(t, call{method: "POST", path: "/jobs", token: token, headers: map[string]string{"Idempotency-Key": uuid.NewString()},
 		body: map[string]any{"asset_id": asset, "recipe": "transcode"}})
@@ -46,7 +48,7 @@ func (e *env) newJob(t *testing.T, token, asset string) string {
 	return got.ID
 }
 
-func (e *env) resources(t *testing.T, email string) resources {
+func (e *env) resources(t testing.TB, email string) resources {
 	t.Helper()
 	var r resources
 	r.token, r.user = e.login(t, email)
@@ -56,7 +58,13 @@ func (e *env) resources(t *testing.T, email string) resources {
 		e.markReady(t, id)
 		return id
 	}
-	r.freshJob = func() string { return e.newJob(t, r.token, r.ready) }
+	// Jobs made straight in the database are never sent to the pipeline, so
+	// they stay queued however long the matrix takes.
+	r.freshJob = func() string {
+		j, _, err := job.NewStore(e.db).Create(context.Background(), job.NewJob{UserID: uuid.MustParse(r.user), AssetID: uuid.MustParse(r.ready), Recipe: job.Transcode})
+		require.NoError(t, err)
+		return j.ID.String()
+	}
 	r.pending = r.freshPending()
 	r.ready = r.freshReady()
 	r.job = r.freshJob()

@@ -37,14 +37,14 @@ type env struct {
 }
 
 // start runs the real template on free ports with its own database.
-func start(t *testing.T, extra map[string]string) *env {
+func start(t testing.TB, extra map[string]string) *env {
 	t.Helper()
 	return startWith(t, extra, 0)
 }
 
 // startWith is start with every queue's visibility timeout capped (so a
 // crashed step's message comes back in seconds).
-func startWith(t *testing.T, extra map[string]string, maxVisibility time.Duration) *env {
+func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duration) *env {
 	t.Helper()
 	u := pgtest.NewEmptyDatabase(t)
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct,
@@ -69,7 +69,7 @@ func startWith(t *testing.T, extra map[string]string, maxVisibility time.Duratio
 	return &env{st: st, db: db, api: st.APIURL(), v: contract(t), mu: &sync.Mutex{}}
 }
 
-func contract(t *testing.T) validator.Validator {
+func contract(t testing.TB) validator.Validator {
 	spec, err := os.ReadFile(filepath.Join(root(t), "docs/openapi.yaml"))
 	require.NoError(t, err)
 	doc, err := libopenapi.NewDocument(spec)
@@ -88,7 +88,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) JSON(t *testing.T, v any) {
+func (r response) JSON(t testing.TB, v any) {
 	t.Helper()
 	require.NoError(t, json.Unmarshal(r.Body, v), string(r.Body))
 }
@@ -105,7 +105,7 @@ type call struct {
 
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func (e *env) do(t *testing.T, c call) response {
+func (e *env) do(t testing.TB, c call) response {
 	t.Helper()
 	var body io.Reader
 	ctype := ""
@@ -165,7 +165,7 @@ func (e *env) do(t *testing.T, c call) response {
 }
 
 // login signs a user in with the development login and returns the token.
-func (e *env) login(t *testing.T, email string) (token, userID string) {
+func (e *env) login(t testing.TB, email string) (token, userID string) {
 	t.Helper()
 	r := e.do(t, call{method: "POST", path: "/auth/dev-login", body: map[string]string{"email": email, "name": "Test"}})
 	require.Equal(t, 200, r.Status, string(r.Body))

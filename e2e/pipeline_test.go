@@ -38,7 +38,7 @@ type jobView struct {
 }
 
 // ffmpeg runs ffmpeg for test fixtures.
-func ffmpeg(t *testing.T, args ...string) {
+func ffmpeg(t testing.TB, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
 	out, err := cmd.CombinedOutput()
@@ -46,7 +46,7 @@ func ffmpeg(t *testing.T, args ...string) {
 }
 
 // sample makes a short talking video: a test pattern and espeak-ng speech.
-func sample(t *testing.T, dir string, seconds int) string {
+func sample(t testing.TB, dir string, seconds int) string {
 	t.Helper()
 	speechWAV := filepath.Join(dir, "speech.wav")
 	text := "Hello and welcome. This is a short test of the redub pipeline. We speak, then we pause. Thank you for watching."
@@ -60,7 +60,7 @@ func sample(t *testing.T, dir string, seconds int) string {
 }
 
 // uploadFile sends a file through the API like a client: POST /uploads, then the presigned PUT.
-func (e *env) uploadFile(t *testing.T, token, path, contentType string, extra map[string]any) string {
+func (e *env) uploadFile(t testing.TB, token, path, contentType string, extra map[string]any) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -77,7 +77,7 @@ func (e *env) uploadFile(t *testing.T, token, path, contentType string, extra ma
 	return up.Asset.ID
 }
 
-func (e *env) assetStatus(t *testing.T, token, id string) (string, string) {
+func (e *env) assetStatus(t testing.TB, token, id string) (string, string) {
 	var a struct {
 		Status       string
 		RejectReason *string `json:"reject_reason"`
@@ -91,7 +91,7 @@ func (e *env) assetStatus(t *testing.T, token, id string) (string, string) {
 }
 
 // jobOf waits for the job an upload started.
-func (e *env) jobOf(t *testing.T, token, assetID string) string {
+func (e *env) jobOf(t testing.TB, token, assetID string) string {
 	t.Helper()
 	var id string
 	require.Eventually(t, func() bool {
@@ -113,14 +113,14 @@ func (e *env) jobOf(t *testing.T, token, assetID string) string {
 	return id
 }
 
-func (e *env) job(t *testing.T, token, id string) jobView {
+func (e *env) job(t testing.TB, token, id string) jobView {
 	var j jobView
 	e.do(t, call{method: "GET", path: "/jobs/" + id, token: token}).JSON(t, &j)
 	return j
 }
 
 // waitJob polls until the job ends, printing each step's time on the way.
-func (e *env) waitJob(t *testing.T, token, id string, limit time.Duration) jobView {
+func (e *env) waitJob(t testing.TB, token, id string, limit time.Duration) jobView {
 	t.Helper()
 	var j jobView
 	require.Eventually(t, func() bool {
@@ -130,7 +130,7 @@ func (e *env) waitJob(t *testing.T, token, id string, limit time.Duration) jobVi
 	return j
 }
 
-func (e *env) fetch(t *testing.T, token, outputID, dest string) {
+func (e *env) fetch(t testing.TB, token, outputID, dest string) {
 	t.Helper()
 	var d struct{ URL string }
 	r := e.do(t, call{method: "GET", path: "/assets/" + outputID + "/download", token: token})
@@ -159,7 +159,7 @@ type probeOut struct {
 	}
 }
 
-func probe(t *testing.T, path string) probeOut {
+func probe(t testing.TB, path string) probeOut {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
 	require.NoError(t, err)
@@ -168,7 +168,7 @@ func probe(t *testing.T, path string) probeOut {
 	return p
 }
 
-func seconds(t *testing.T, s string) float64 {
+func seconds(t testing.TB, s string) float64 {
 	f, err := strconv.ParseFloat(s, 64)
 	require.NoError(t, err)
 	return f
@@ -313,7 +313,7 @@ func TestHostileMediaIsRejected(t *testing.T) {
 }
 
 // killFunction SIGKILLs the running process of a function's bootstrap binary.
-func killFunction(t *testing.T, folder string) bool {
+func killFunction(t testing.TB, folder string) bool {
 	entries, _ := os.ReadDir("/proc")
 	killed := false
 	for _, en := range entries {

@@ -33,7 +33,7 @@ type uploadAnswer struct {
 }
 
 // put sends bytes to a presigned URL the way a browser does.
-func put(t *testing.T, url string, headers map[string]string, body []byte) (int, http.Header) {
+func put(t testing.TB, url string, headers map[string]string, body []byte) (int, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
 	require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestBrowserStyleUploads(t *testing.T) {
 	})
 }
 
-func objectKey(t *testing.T, e *env, assetID string) string {
+func objectKey(t testing.TB, e *env, assetID string) string {
 	t.Helper()
 	var key string
 	err := e.db.QueryRow(context.Background(), `SELECT object_key FROM assets WHERE id = $1`, assetID).Scan(&key)

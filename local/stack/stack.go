@@ -240,6 +240,9 @@ func (s *Stack) StartedIn() time.Duration {
 	return d
 }
 
+// StateDir is where the stack keeps its data and built functions.
+func (s *Stack) StateDir() string { return s.opts.StateDir }
+
 // APIURL is the gateway's base URL.
 func (s *Stack) APIURL() string { return s.apiURL }
 

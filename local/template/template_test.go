@@ -131,7 +131,7 @@ func TestLoadRepoTemplate(t *testing.T) {
 		{"one function per folder", func() any { return len(tpl.Functions) }, countFolders(t, "../../functions")},
 		{"health routes", func() any { return []bool{slices.Contains(tpl.Routes, health), slices.Contains(tpl.Routes, ready)} }, []bool{true, true}},
 		{"ingest queue", func() any { return tpl.Queues["IngestQueue"] }, &Queue{
-			LogicalID: "IngestQueue", Name: "IngestQueue", VisibilityTimeout: 180 * time.Second,
+			LogicalID: "IngestQueue", Name: "IngestQueue", VisibilityTimeout: 1800 * time.Second,
 			Retention: 4 * 24 * time.Hour, MaxMessageSize: 262144,
 			DeadLetter: "IngestDeadLetterQueue", MaxReceiveCount: 5,
 		}},
