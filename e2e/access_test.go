@@ -38,16 +38,6 @@ func (e *env) markReady(t testing.TB, id string) {
 	require.NoError(t, err)
 }
 
-func (e *env) newJob(t testing.TB, token, asset string) string {
-	t.Helper()
-	r := e.do(t, call{method: "POST", path: "/jobs", token: token, headers: map[string]string{"Idempotency-Key": uuid.NewString()},
-		body: map[string]any{"asset_id": asset, "recipe": "transcode"}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	var got struct{ ID string }
-	r.JSON(t, &got)
-	return got.ID
-}
-
 func (e *env) resources(t testing.TB, email string) resources {
 	t.Helper()
 	var r resources
