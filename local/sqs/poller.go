@@ -196,7 +196,11 @@ func (p *Poller) gather(ctx context.Context) ([]types.Message, error) {
 			return batch, nil
 		}
 		want := min(p.m.BatchSize-len(batch), maxReceive)
-		msgs, err := p.receive(ctx, want)
+		// Waiting for exactly one message, a long poll is safe with the
+		// stand-in (its batch is full as soon as one arrives) and answers
+		// at once, instead of paying the idle pace.
+		longPoll := want == 1 && len(batch) == 0
+		msgs, err := p.receive(ctx, want, longPoll)
 		if err != nil {
 			return batch, err
 		}
@@ -215,6 +219,9 @@ func (p *Poller) gather(ctx context.Context) ([]types.Message, error) {
 		case len(batch) >= p.m.BatchSize:
 			return batch, nil
 		case len(batch) == 0:
+			if longPoll {
+				continue
+			}
 			if !sleep(ctx, idle.next()) {
 				return nil, nil
 			}
@@ -238,14 +245,19 @@ func (p *Poller) gather(ctx context.Context) ([]types.Message, error) {
 	}
 }
 
-// receive short-polls once. The stand-in's long poll answers only once the
-// batch is full, so WaitTimeSeconds stays 0. It ignores
-// MessageSystemAttributeNames, so the deprecated AttributeNames asks again.
-func (p *Poller) receive(ctx context.Context, n int) ([]types.Message, error) {
+// receive polls once. The stand-in's long poll answers only once the batch
+// is full, so it long-polls (1 s) only when asking for one message, and
+// short-polls otherwise. It ignores MessageSystemAttributeNames, so the
+// deprecated AttributeNames asks again.
+func (p *Poller) receive(ctx context.Context, n int, long bool) ([]types.Message, error) {
+	wait := int32(0)
+	if long {
+		wait = 1
+	}
 	in := &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(p.m.QueueURL),
 		MaxNumberOfMessages:         int32(n), //nolint:gosec // 1-10
-		WaitTimeSeconds:             0,
+		WaitTimeSeconds:             wait,
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 		AttributeNames:              []types.QueueAttributeName{types.QueueAttributeNameAll}, //nolint:staticcheck // see above
 		MessageAttributeNames:       []string{"All"},
