@@ -295,6 +295,12 @@ func BenchmarkSQSHop(b *testing.B) {
 	if sharedErr != nil {
 		b.Skip(sharedErr)
 	}
+	for _, size := range []int{1, 10} {
+		b.Run(fmt.Sprintf("batch-%d", size), func(b *testing.B) { benchHop(b, size) })
+	}
+}
+
+func benchHop(b *testing.B, batchSize int) {
 	bb := bundle{server: shared, client: NewClient(shared.Endpoint(), shared.Region())}
 	name := fmt.Sprintf("bench-hop-%d", queueCount.Add(1))
 	infos, err := EnsureQueues(b.Context(), bb.client, []QueueSpec{{Name: name}})
@@ -302,10 +308,11 @@ func BenchmarkSQSHop(b *testing.B) {
 	q := infos[name]
 	started := make(chan time.Time, 1)
 	inv := invokerFunc(func() { started <- time.Now() })
-	p := NewPoller(bb.client, inv, Mapping{Function: "Fn", QueueURL: q.URL, QueueARN: q.ARN}, nil)
+	p := NewPoller(bb.client, inv, Mapping{Function: "Fn", QueueURL: q.URL, QueueARN: q.ARN, BatchSize: batchSize}, nil)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(b.Context()) }()
 	b.Cleanup(func() { require.NoError(b, <-done) }) // b.Context ends before cleanups run
+	time.Sleep(3 * time.Second)                     // idle: the worst case for a short-polling mapping
 
 	var hops []time.Duration
 	for b.Loop() {
