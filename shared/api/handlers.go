@@ -36,58 +36,41 @@ func newPage[T any](items []T, next string) page[T] {
 
 // CreateUpload is POST /uploads.
 func CreateUpload(svc *asset.Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := caller(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
+	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		var req asset.UploadRequest
 		if err := httpapi.Decode(w, r, &req, 16<<10); err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
-		res, err := svc.Start(r.Context(), u.ID, req)
+		res, err := svc.Start(r.Context(), u, req)
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		httpapi.JSON(w, http.StatusCreated, res)
+		return nil
 	})
 }
 
 // CompleteUpload is POST /uploads/{id}/complete.
 func CompleteUpload(svc *asset.Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := caller(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
-		id, err := pathID(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
+	return idAction(func(ctx context.Context, w http.ResponseWriter, r *http.Request, u, id uuid.UUID) error {
 		var req struct {
 			Parts []asset.CompletePart `json:"parts"`
 		}
 		if err := httpapi.Decode(w, r, &req, 1<<20); err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
-		a, err := svc.Complete(r.Context(), u.ID, id, req.Parts)
+		a, err := svc.Complete(ctx, u, id, req.Parts)
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		httpapi.JSON(w, http.StatusOK, a)
+		return nil
 	})
 }
 
 // AbortUpload is DELETE /uploads/{id}.
 func AbortUpload(svc *asset.Service) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		if err := svc.Abort(ctx, u, id); err != nil {
 			return err
 		}
@@ -98,29 +81,23 @@ func AbortUpload(svc *asset.Service) http.Handler {
 
 // ListAssets is GET /assets.
 func ListAssets(store *asset.Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := caller(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
+	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		limit, err := queryInt(r, "limit")
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
-		items, next, err := store.List(r.Context(), u.ID, limit, r.URL.Query().Get("cursor"))
+		items, next, err := store.List(r.Context(), u, limit, r.URL.Query().Get("cursor"))
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		httpapi.JSON(w, http.StatusOK, newPage(items, next))
+		return nil
 	})
 }
 
 // GetAsset is GET /assets/{id}.
 func GetAsset(store *asset.Store) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		a, err := store.Get(ctx, u, id)
 		if err != nil {
 			return err
@@ -132,7 +109,7 @@ func GetAsset(store *asset.Store) http.Handler {
 
 // DeleteAsset is DELETE /assets/{id}.
 func DeleteAsset(svc *asset.Service) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		if err := svc.Delete(ctx, u, id); err != nil {
 			return err
 		}
@@ -143,7 +120,7 @@ func DeleteAsset(svc *asset.Service) http.Handler {
 
 // Download is GET /assets/{id}/download: a presigned GET for an asset or a job output.
 func Download(svc *asset.Service) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		p, err := svc.DownloadURL(ctx, u, id)
 		if err != nil {
 			return err
@@ -165,28 +142,20 @@ type JobRequest struct {
 // key and body give the same job (200), a new job answers 201, the same key
 // with another body 422.
 func CreateJob(store *job.Store, q job.Enqueuer, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := caller(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
+	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 		if key == "" || len(key) > 255 {
-			httpapi.Error(w, r, apperr.InvalidField("Idempotency-Key", "the Idempotency-Key header is required (1-255 characters, e.g. a UUID)"))
-			return
+			return apperr.InvalidField("Idempotency-Key", "the Idempotency-Key header is required (1-255 characters, e.g. a UUID)")
 		}
 		var req JobRequest
 		if err := httpapi.Decode(w, r, &req, 16<<10); err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		n, err := newJob(req)
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
-		n.UserID, n.IdempotencyKey, n.RequireReady = u.ID, key, true
+		n.UserID, n.IdempotencyKey, n.RequireReady = u, key, true
 		n.TraceID = obs.Fields(r.Context())[obs.TraceID]
 		canonical, _ := json.Marshal(struct {
 			A string     `json:"a"`
@@ -197,8 +166,7 @@ func CreateJob(store *job.Store, q job.Enqueuer, log *slog.Logger) http.Handler 
 		n.RequestHash = sum[:]
 		j, created, err := store.Create(r.Context(), n)
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		status := http.StatusOK
 		if created {
@@ -210,6 +178,7 @@ func CreateJob(store *job.Store, q job.Enqueuer, log *slog.Logger) http.Handler 
 		}
 		w.Header().Set("Location", "/jobs/"+j.ID.String())
 		httpapi.JSON(w, status, j)
+		return nil
 	})
 }
 
@@ -232,33 +201,27 @@ func newJob(req JobRequest) (job.NewJob, error) {
 
 // ListJobs is GET /jobs.
 func ListJobs(store *job.Store) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, err := caller(r)
-		if err != nil {
-			httpapi.Error(w, r, err)
-			return
-		}
+	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		limit, err := queryInt(r, "limit")
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		q := r.URL.Query()
-		items, next, err := store.List(r.Context(), u.ID, job.ListOptions{Status: job.Status(q.Get("status")), Limit: limit, Cursor: q.Get("cursor")})
+		items, next, err := store.List(r.Context(), u, job.ListOptions{Status: job.Status(q.Get("status")), Limit: limit, Cursor: q.Get("cursor")})
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
 		for i := range items {
 			items[i].Steps, items[i].Outputs = []job.Step{}, []job.Output{}
 		}
 		httpapi.JSON(w, http.StatusOK, newPage(items, next))
+		return nil
 	})
 }
 
 // GetJob is GET /jobs/{id}.
 func GetJob(store *job.Store) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		j, err := store.Get(ctx, u, id)
 		if err != nil {
 			return err
@@ -270,7 +233,7 @@ func GetJob(store *job.Store) http.Handler {
 
 // CancelJob is POST /jobs/{id}/cancel.
 func CancelJob(store *job.Store) http.Handler {
-	return idAction(func(ctx context.Context, w http.ResponseWriter, u, id uuid.UUID) error {
+	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		j, err := store.Cancel(ctx, u, id)
 		if err != nil {
 			return err
@@ -280,22 +243,28 @@ func CancelJob(store *job.Store) http.Handler {
 	})
 }
 
-// idAction handles a route on one of the caller's resources by {id}.
-func idAction(fn func(ctx context.Context, w http.ResponseWriter, user, id uuid.UUID) error) http.Handler {
+// userAction handles a signed-in route: fn gets the caller's id, and its
+// error becomes the problem answer.
+func userAction(fn func(w http.ResponseWriter, r *http.Request, user uuid.UUID) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, err := caller(r)
+		if err == nil {
+			err = fn(w, r, u.ID)
+		}
 		if err != nil {
 			httpapi.Error(w, r, err)
-			return
 		}
+	})
+}
+
+// idAction handles a route on one of the caller's resources by {id}.
+func idAction(fn func(ctx context.Context, w http.ResponseWriter, r *http.Request, user, id uuid.UUID) error) http.Handler {
+	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		id, err := pathID(r)
 		if err != nil {
-			httpapi.Error(w, r, err)
-			return
+			return err
 		}
-		if err := fn(r.Context(), w, u.ID, id); err != nil {
-			httpapi.Error(w, r, err)
-		}
+		return fn(r.Context(), w, r, u, id)
 	})
 }
 
