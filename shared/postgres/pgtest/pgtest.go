@@ -47,9 +47,14 @@ func New(t testing.TB) *postgres.DB {
 // database is dropped (with its connections) when the test ends.
 func NewDatabase(t testing.TB) URLs {
 	t.Helper()
+	return newDatabase(t, false)
+}
+
+func newDatabase(t testing.TB, empty bool) URLs {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	u, drop, err := Create(ctx, false)
+	u, drop, err := Create(ctx, empty)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -124,18 +129,7 @@ func emptySchema(ctx context.Context, direct string) error {
 // and restore tests) and returns its URLs; it is dropped when the test ends.
 func NewEmptyDatabase(t testing.TB) URLs {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	u, drop, err := Create(ctx, true)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(); err != nil {
-			t.Errorf("pgtest: %v", err)
-		}
-	})
-	return u
+	return newDatabase(t, true)
 }
 
 // ensureTemplate creates (once per migration set) a migrated template
