@@ -47,7 +47,12 @@ test: deps tools ## run every test (starts a throwaway Postgres + PgBouncer when
 
 .PHONY: bench
 bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come from here)
-	go run ./cmd/redub db run -- go test -count=1 -run '^$$' -bench . -benchtime 300x ./...
+	go run ./cmd/redub db run -- sh -c "\
+		go test -count=1 -run '^$$' -bench . -benchtime 2000x ./shared/api ./shared/ratelimit && \
+		go test -count=1 -run '^$$' -bench 'WarmInvoke' -benchtime 500x ./local/stack && \
+		go test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 10x ./local/stack ./local/lambda && \
+		go test -count=1 -run '^$$' -bench . -benchtime 50x ./local/sqs && \
+		go test -count=1 -run '^$$' -bench . -benchtime 3x ./shared/media ./e2e"
 
 .PHONY: test-short
 test-short: ## run the tests that need no database
@@ -66,7 +71,7 @@ build: ## build every function for Lambda into dist/<LogicalId>/bootstrap
 
 # Media functions run on x86_64, the FFmpeg layer's architecture; the rest on arm64.
 # The template says the same (Architectures); a template check keeps the two in step.
-X86_FUNCTIONS := Ingest Transcode Transcribe Translate Synthesize Mix
+X86_FUNCTIONS := Ingest Transcode Transcribe Translate Synthesize Mix Backup
 arch_of = $(if $(filter $(1),$(X86_FUNCTIONS)),amd64,$(GOARCH))
 
 # SAM (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
@@ -80,10 +85,12 @@ size: build ## print each function's zipped size; fails over the 5 MiB budget
 	go run ./cmd/redub size --max-mib 5 dist
 
 .PHONY: lint
-lint: tools ## gofmt, go vet and golangci-lint
+lint: tools ## gofmt, go vet, golangci-lint and actionlint (which runs shellcheck on run: blocks when it is on PATH)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	$(TOOLS)/golangci-lint run ./...
+	@command -v shellcheck >/dev/null || echo "lint: shellcheck is not on PATH: actionlint skips the run: blocks (apt-get install shellcheck)"
+	$(TOOLS)/actionlint
 
 .PHONY: vuln
 vuln: tools ## govulncheck (skipped, with a message, when its database cannot be reached)
@@ -94,6 +101,7 @@ vuln: tools ## govulncheck (skipped, with a message, when its database cannot be
 	fi
 
 .PHONY: tools
+tools: ACTIONLINT_VERSION := v1.7.12
 tools: ## install the pinned tools into ./.tools: linters, aws-lambda-rie, versitygw, local-aws-sqs (skips what is there)
 	@mkdir -p $(TOOLS)
 	@test -x $(TOOLS)/aws-lambda-rie || { echo "tools: installing aws-lambda-rie"; GOBIN=$(TOOLS) go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION); }
@@ -103,6 +111,8 @@ tools: ## install the pinned tools into ./.tools: linters, aws-lambda-rie, versi
 	@test -x $(TOOLS)/golangci-lint && $(TOOLS)/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)" || \
 		GOBIN=$(TOOLS) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	@test -x $(TOOLS)/govulncheck || GOBIN=$(TOOLS) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@test -x $(TOOLS)/actionlint && $(TOOLS)/actionlint -version 2>/dev/null | head -n 1 | grep -qx '$(ACTIONLINT_VERSION)' || \
+		GOBIN=$(TOOLS) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 .PHONY: migrate
 migrate: ## apply migrations to DATABASE_URL_UNPOOLED (environment or .env.local)

@@ -14,9 +14,11 @@ import (
 // of the pipeline: the MP4 leg of Transcode on 60 s of 1280x720, through
 // Run (progress parsing, cancel polling, whitelist, process group) against
 // the same command started directly with os/exec. The two alternate within
-// each iteration so that machine noise hits both; the ratio is reported as
-// runner/direct. One iteration takes ~20 s on 2 cores: run it with the
-// default -benchtime (one iteration) or -benchtime 1x..3x.
+// each iteration so that machine noise hits both. Reported: the ratio of
+// the totals (runner/direct), of the best runs (-best) and of the CPU time
+// used (-cpu), the steadiest on a shared machine. One iteration takes
+// ~20 s on 2 cores: run it with the default -benchtime (one iteration) or
+// -benchtime 1x..3x; larger counts are skipped.
 func BenchmarkTranscode(b *testing.B) {
 	if b.N > 10 {
 		b.Skipf("b.N=%d: each iteration transcodes 2 minutes of 720p; use -benchtime 1x..3x", b.N)
@@ -44,6 +46,7 @@ func BenchmarkTranscode(b *testing.B) {
 	// Wall time is what a step pays; CPU time (FFmpeg's plus this
 	// process's) is what tells the overhead apart on a busy machine.
 	var viaRunner, viaExec, cpuRunner, cpuExec time.Duration
+	minRunner, minExec := time.Duration(1<<62), time.Duration(1<<62)
 	b.ResetTimer()
 	runner := func() {
 		start, cpu := time.Now(), cpuTime()
@@ -53,7 +56,10 @@ func BenchmarkTranscode(b *testing.B) {
 			OnProgress: func(float64) {},
 			Cancel:     func() bool { return false },
 		})
-		viaRunner += time.Since(start)
+		took := time.Since(start)
+		viaRunner += took
+		minRunner = min(minRunner, took)
+		b.Logf("runner %s", took)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -64,7 +70,10 @@ func BenchmarkTranscode(b *testing.B) {
 		if out, err := exec.Command(r.FFmpeg, direct...).CombinedOutput(); err != nil {
 			b.Fatalf("direct: %v: %s", err, out)
 		}
-		viaExec += time.Since(start)
+		took := time.Since(start)
+		viaExec += took
+		minExec = min(minExec, took)
+		b.Logf("direct %s", took)
 	}
 	for i := 0; i < b.N; i++ {
 		if i%2 == 0 { // alternate the order too
@@ -80,6 +89,7 @@ func BenchmarkTranscode(b *testing.B) {
 	b.ReportMetric(viaRunner.Seconds()/n, "runner-s/op")
 	b.ReportMetric(viaExec.Seconds()/n, "direct-s/op")
 	b.ReportMetric(viaRunner.Seconds()/viaExec.Seconds(), "runner/direct")
+	b.ReportMetric(minRunner.Seconds()/minExec.Seconds(), "runner/direct-best")
 	b.ReportMetric(cpuRunner.Seconds()/cpuExec.Seconds(), "runner/direct-cpu")
 	b.ReportMetric(info.Duration.Seconds()*n/viaRunner.Seconds(), "x-realtime")
 }
@@ -108,13 +118,14 @@ func BenchmarkTranscodeStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(time.Since(start).Seconds(), "probe-s")
+	probe := time.Since(start)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := r.Transcode(ctx, in, "video/mp4", info, filepath.Join(dir, "out"), RunOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(probe.Seconds(), "probe-s") // after ResetTimer, which drops metrics
 }
 
 // cpuTime is the CPU time used so far by this process and its waited-for
