@@ -32,6 +32,10 @@ type Scheduler struct {
 	mu    sync.Mutex
 	fired map[string]int
 	last  map[string]time.Time
+
+	// Clock, for tests: the current time and a timer. Default: the real ones.
+	Now   func() time.Time
+	After func(d time.Duration) <-chan time.Time
 }
 
 // New returns a scheduler for schedules, invoking through inv.
@@ -41,7 +45,7 @@ func New(schedules []template.Schedule, inv invoke.Invoker, region, account stri
 		m[s.Name] = s
 	}
 	return &Scheduler{schedules: m, inv: inv, region: region, account: account, log: log,
-		fired: map[string]int{}, last: map[string]time.Time{}}
+		fired: map[string]int{}, last: map[string]time.Time{}, Now: time.Now, After: time.After}
 }
 
 // Names lists the schedules, sorted.
@@ -67,19 +71,19 @@ func (s *Scheduler) Run(ctx context.Context) {
 }
 
 func (s *Scheduler) loop(ctx context.Context, sch template.Schedule) {
+	now := s.Now()
 	for {
-		next, err := sch.Next(time.Now())
+		next, err := sch.Next(now)
 		if err != nil {
 			s.log.Error("schedule stopped", "schedule", sch.Name, "error", err.Error())
 			return
 		}
-		t := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
-		case <-t.C:
+		case <-s.After(next.Sub(s.Now())):
 		}
+		now = next
 		if _, err := s.Fire(ctx, sch.Name); err != nil && ctx.Err() == nil {
 			s.log.Warn("scheduled invoke failed", "schedule", sch.Name, "error", err.Error())
 		}
@@ -93,14 +97,14 @@ func (s *Scheduler) Fire(ctx context.Context, name string) (invoke.Result, error
 	if !ok {
 		return invoke.Result{}, fmt.Errorf("no schedule %q in template.yaml (have %v)", name, s.Names())
 	}
-	payload, err := s.Event(sch, time.Now())
+	payload, err := s.Event(sch, s.Now())
 	if err != nil {
 		return invoke.Result{}, err
 	}
 	res, err := s.inv.Invoke(ctx, sch.Function, payload)
 	s.mu.Lock()
 	s.fired[name]++
-	s.last[name] = time.Now()
+	s.last[name] = s.Now()
 	s.mu.Unlock()
 	if err != nil {
 		return res, fmt.Errorf("fire %s: %w", name, err)
