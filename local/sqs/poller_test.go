@@ -312,7 +312,7 @@ func benchHop(b *testing.B, batchSize int) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(b.Context()) }()
 	b.Cleanup(func() { require.NoError(b, <-done) }) // b.Context ends before cleanups run
-	time.Sleep(3 * time.Second)                     // idle: the worst case for a short-polling mapping
+	time.Sleep(3 * time.Second)                      // idle: the worst case for a short-polling mapping
 
 	var hops []time.Duration
 	for b.Loop() {
