@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -buildid= -X github.com/redub/redub/shared/lambdarun.version=$(VERSION) -X github.com/redub/redub/shared/lambdarun.commit=$(COMMIT)
 GOBUILD    := CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='$(LDFLAGS)'
 FUNCTIONS  := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
-DEB_TEST   := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us patchelf zip
+DEB_TEST   := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us patchelf zip gcc shellcheck
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0

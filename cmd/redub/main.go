@@ -37,6 +37,10 @@ func commands() map[string]command {
 		"db":      {"run a throwaway Postgres + PgBouncer (start|stop|run -- cmd...)", runDB},
 		"size":    {"print each built function's zipped size against the budget", runSize},
 		"migrate": {"apply or check database migrations (up|down|status|check|snapshot)", runMigrate},
+		"dlq":     {"inspect and redrive dead-letter queues (list | show <queue> | redrive <queue> [--reset-jobs])", runDlq},
+		"trace":   {"print one job's timeline from the database and logs (trace <job> [--logs file])", runTrace},
+		"backup":  {"back the database up to the backups bucket now (what the daily function does)", runBackup},
+		"restore": {"restore a backup into an empty database: restore <key|latest> --to <database url>", runRestore},
 	}
 }
 

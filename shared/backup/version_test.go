@@ -1,0 +1,56 @@
+package backup
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseClientVersion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		line  string
+		major int
+		ok    bool
+	}{
+		{"pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)", 15, true},
+		{"pg_dump (PostgreSQL) 17.2 (Debian 17.2-1.pgdg120+1)", 17, true},
+		{"pg_restore (PostgreSQL) 14.0", 14, true},
+		{"pg_dump (PostgreSQL) 18beta1", 18, true},
+		{"pg_dump (PostgreSQL) 9.6.24", 906, true},
+		{"pg_dump (PostgreSQL) 9", 0, false},
+		{"pg_dump 17.2", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			t.Parallel()
+			major, ok := parseClientVersion(tt.line)
+			require.Equal(t, tt.ok, ok)
+			require.Equal(t, tt.major, major)
+		})
+	}
+}
+
+func TestServerMajor(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 17, serverMajor(170002))
+	require.Equal(t, 16, serverMajor(160006))
+	require.Equal(t, 906, serverMajor(90624))
+	require.Equal(t, "9.6", majorName(906))
+	require.Equal(t, "17", majorName(17))
+}
+
+func TestVersionErrorNamesBothVersionsAndTheFix(t *testing.T) {
+	t.Parallel()
+	err := &VersionError{Program: "pg_dump", Have: 15, Need: 17}
+	require.Equal(t, "pg_dump 15 cannot dump a PostgreSQL 17 server; build the PgToolsLayer with PG_MAJOR=17", err.Error())
+}
+
+func TestLibpqKeepsThePasswordOffTheCommandLine(t *testing.T) {
+	t.Parallel()
+	dbname, env, err := libpq("postgres://redub:s3cr%40t@db.example.com:5432/redub?sslmode=require")
+	require.NoError(t, err)
+	require.Equal(t, "postgres://redub@db.example.com:5432/redub?sslmode=require", dbname)
+	require.Equal(t, "PGPASSWORD=s3cr@t", env[len(env)-1])
+}
