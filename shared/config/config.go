@@ -255,8 +255,8 @@ func (l *loader) readSecrets(ctx context.Context, path string, params ParameterS
 		l.fail("SECRETS_SSM_PATH", false, `must start and end with "/", e.g. /redub/staging/`)
 	case l.stage == "":
 		l.fail("SECRETS_SSM_PATH", false, "cannot be checked until STAGE is valid")
-	case path != "/redub/"+string(l.stage)+"/":
-		l.fail("SECRETS_SSM_PATH", false, fmt.Sprintf("is %q, but STAGE=%s may read only /redub/%s/", path, l.stage, l.stage))
+	case !strings.HasPrefix(path, "/redub/"+string(l.stage)+"/"):
+		l.fail("SECRETS_SSM_PATH", false, fmt.Sprintf("is %q, but STAGE=%s may read only /redub/%s/ or a path below it", path, l.stage, l.stage))
 	case params == nil:
 		l.fail("SECRETS_SSM_PATH", false, "is set, but no SSM parameter store was given to Load")
 	}

@@ -423,6 +423,17 @@ func TestLoadSSMBadValueNamesParameter(t *testing.T) {
 	require.NotContains(t, err.Error(), dbPassword)
 }
 
+// A preview stack reads its own secrets below its stage's path.
+func TestLoadSecretsPathBelowTheStage(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{values: map[string]string{"AUTH_SECRET": strongSecret}}
+	c, err := config.Load(context.Background(), getenv(with(deployedEnv(config.Development), map[string]string{
+		"SECRETS_SSM_PATH": "/redub/development/pr-12/", "AUTH_SECRET": ""})), store)
+	require.NoError(t, err)
+	require.Equal(t, []string{"/redub/development/pr-12/"}, store.paths)
+	require.Equal(t, strongSecret, c.AuthSecret)
+}
+
 func TestLoadSecretsPathRefused(t *testing.T) {
 	t.Parallel()
 
@@ -433,6 +444,8 @@ func TestLoadSecretsPathRefused(t *testing.T) {
 		wantNames []string
 	}{
 		{"another stage", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/production/"}), &fakeStore{}, []string{"SECRETS_SSM_PATH"}},
+		{"another stage's preview", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/production/pr-1/"}), &fakeStore{}, []string{"SECRETS_SSM_PATH"}},
+		{"a look-alike prefix", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging-old/"}), &fakeStore{}, []string{"SECRETS_SSM_PATH"}},
 		{"no leading slash", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "redub/staging/"}), &fakeStore{}, []string{"SECRETS_SSM_PATH"}},
 		{"no trailing slash", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging"}), &fakeStore{}, []string{"SECRETS_SSM_PATH"}},
 		{"no store", with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging/"}), nil, []string{"SECRETS_SSM_PATH"}},
