@@ -25,6 +25,9 @@ type Transcribe struct {
 	OpenAI *openai.Client // nil: the local engine
 	Model  string
 	Local  speech.Transcriber
+	// PieceBytes is the largest WAV piece sent in one request (default:
+	// OpenAI's upload limit less 1 MiB).
+	PieceBytes int64
 }
 
 // Name implements pipeline.Step.
@@ -63,21 +66,22 @@ func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 
 // remote transcribes with OpenAI, one ledger call per piece under the upload limit.
 func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
-	chunks, err := media.SplitWAV(ctx, wav, sc.Dir, openai.MaxUploadBytes-1<<20)
+	limit := t.PieceBytes
+	if limit == 0 {
+		limit = openai.MaxUploadBytes - 1<<20
+	}
+	chunks, err := media.SplitWAV(ctx, wav, sc.Dir, limit)
 	if err != nil {
 		return speech.Transcript{}, nil, err
 	}
-	var out speech.Transcript
-	out.Engine = "openai"
-	seconds := 0.0
-	for i, c := range chunks {
+	out, seconds, err := stitch(ctx, chunks, func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error) {
 		if sc.Canceled(ctx) {
-			return out, nil, pipeline.ErrCanceled
+			return openai.Transcript{}, false, pipeline.ErrCanceled
 		}
 		sc.Progress(ctx, t.Name(), 5+90*float64(i)/float64(len(chunks)), fmt.Sprintf("transcribing part %d of %d", i+1, len(chunks)))
 		sum, err := fileSHA256(c.Path)
 		if err != nil {
-			return out, nil, err
+			return openai.Transcript{}, false, err
 		}
 		call := ledger.Call{Provider: "openai", Operation: "transcribe", JobID: sc.Job.ID, Step: t.Name(),
 			Request: map[string]any{"model": t.Model, "language": sc.Job.Params.SourceLanguage, "audio_sha256": sum}}
@@ -91,11 +95,31 @@ func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav strin
 			return ledger.Outcome{Result: res, Usage: us}, nil
 		})
 		if err != nil {
-			return out, nil, err
+			return openai.Transcript{}, false, err
 		}
 		var part openai.Transcript
 		if err := json.Unmarshal(o.Result, &part); err != nil {
-			return out, nil, fmt.Errorf("decode stored transcript: %w", err)
+			return part, false, fmt.Errorf("decode stored transcript: %w", err)
+		}
+		return part, o.Reused, nil
+	})
+	if err != nil {
+		return out, nil, err
+	}
+	return out, map[string]any{"engine": "openai", "model": t.Model, "audio_seconds": seconds, "pieces": len(chunks)}, nil
+}
+
+// stitch transcribes the pieces in order and joins their segments on the
+// original timeline: each piece's times are shifted by where it starts, and
+// ids run on. It returns the transcript and the seconds actually paid for
+// (pieces the ledger reused cost nothing).
+func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error)) (speech.Transcript, float64, error) {
+	out := speech.Transcript{Engine: "openai"}
+	paid := 0.0
+	for i, c := range chunks {
+		part, reused, err := transcribe(ctx, i, c)
+		if err != nil {
+			return out, 0, err
 		}
 		offset := c.Start.Seconds()
 		for _, s := range part.Segments {
@@ -105,11 +129,11 @@ func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav strin
 			out.Language = part.Language
 		}
 		out.Duration = offset + part.Duration
-		if !o.Reused {
-			seconds += part.Duration
+		if !reused {
+			paid += part.Duration
 		}
 	}
-	return out, map[string]any{"engine": "openai", "model": t.Model, "audio_seconds": seconds, "pieces": len(chunks)}, nil
+	return out, paid, nil
 }
 
 // storeTranscript writes transcript.json, SRT and WebVTT for a step.

@@ -1,0 +1,62 @@
+package steps
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/media"
+	"github.com/redub/redub/shared/openai"
+	"github.com/redub/redub/shared/openai/openaitest"
+)
+
+// Audio over the upload limit is cut into pieces, each transcribed by the
+// real client against a server that speaks OpenAI's API, and the segments
+// come back on the original timeline.
+func TestStitchPiecesOnTheOriginalTimeline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	wav := filepath.Join(dir, "speech.wav")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=10",
+		"-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", wav).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	const piece = 100_000 // about 3.1 s of 16 kHz mono PCM: four pieces
+	chunks, err := media.SplitWAV(context.Background(), wav, dir, piece)
+	require.NoError(t, err)
+	require.Len(t, chunks, 4)
+
+	fake := openaitest.New(t)
+	client := openai.New(fake.URL, fake.APIKey, &http.Client{})
+	tr, paid, err := stitch(context.Background(), chunks, func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error) {
+		part, _, err := client.Transcribe(ctx, c.Path, openai.TranscribeRequest{})
+		return part, i == 3, err // pretend the ledger had the last piece already
+	})
+	require.NoError(t, err)
+	require.Equal(t, 4, fake.Calls().Transcriptions, "one request per piece")
+	require.InDelta(t, 10.0, tr.Duration, 0.05)
+	require.NotEmpty(t, tr.Segments)
+	for i, s := range tr.Segments {
+		require.Equal(t, i, s.ID, "ids run on across pieces")
+		require.Less(t, s.Start, s.End)
+		if i > 0 {
+			require.GreaterOrEqual(t, s.Start, tr.Segments[i-1].End-0.001, "segments stay in order on the original timeline")
+		}
+	}
+	last := tr.Segments[len(tr.Segments)-1]
+	require.InDelta(t, 10.0, last.End, 0.05, "the last segment ends where the audio ends")
+	require.InDelta(t, 10.0-chunks[3].Duration.Seconds(), paid, 0.05, "the reused piece is not counted as paid")
+	// The first segment of the second piece starts where that piece starts.
+	var second float64 = -1
+	for _, s := range tr.Segments {
+		if s.Start >= chunks[1].Start.Seconds()-0.001 {
+			second = s.Start
+			break
+		}
+	}
+	require.InDelta(t, chunks[1].Start.Seconds(), second, 0.001)
+}
