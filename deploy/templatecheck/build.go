@@ -14,48 +14,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redub/redub/local/template"
 )
 
 // LogicalID is the Makefile's logical_id for a function folder:
-// health-ready is HealthReadyFunction.
-func LogicalID(folder string) string {
-	// sed -E 's/(^|-)([a-z0-9])/\U\2/g', then "Function"
-	var b strings.Builder
-	for i := 0; i < len(folder); i++ {
-		c := folder[i]
-		switch {
-		case i == 0 && isLowerOrDigit(c):
-			b.WriteString(strings.ToUpper(string(c)))
-		case c == '-' && i+1 < len(folder) && isLowerOrDigit(folder[i+1]):
-			b.WriteString(strings.ToUpper(string(folder[i+1])))
-			i++
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String() + "Function"
-}
-
-func isLowerOrDigit(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+// health-ready is HealthReadyFunction (the local stack's rule, shared).
+func LogicalID(folder string) string { return template.LogicalID(folder) }
 
 // Folder is the Makefile's folder_of for a function's logical id:
 // HealthReadyFunction builds from functions/health-ready.
-func Folder(logicalID string) string {
-	stem := strings.TrimSuffix(logicalID, "Function")
-	var b strings.Builder
-	for i := 0; i < len(stem); i++ {
-		c := stem[i]
-		if i+1 < len(stem) && isLowerOrDigit(c) && stem[i+1] >= 'A' && stem[i+1] <= 'Z' {
-			b.WriteByte(c)
-			b.WriteByte('-')
-			b.WriteByte(stem[i+1])
-			i++
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return strings.ToLower(b.String())
-}
+func Folder(logicalID string) string { return template.Folder(logicalID) }
 
 // FunctionFolders checks that the folders under functions/ (next to the
 // template) and the template's functions match one to one, by [LogicalID].

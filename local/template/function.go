@@ -419,3 +419,11 @@ func compareBool(a, b bool) int {
 	}
 	return -1
 }
+
+// Folder is the Makefile's folder_of for a function's logical id:
+// HealthReadyFunction builds from functions/health-ready.
+func Folder(logicalID string) string { return folderOf(strings.TrimSuffix(logicalID, "Function")) }
+
+// LogicalID is the Makefile's logical_id for a function folder:
+// health-ready is HealthReadyFunction.
+func LogicalID(folder string) string { return logicalIDOf(folder) }
