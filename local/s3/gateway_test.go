@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -488,7 +489,17 @@ func TestGatewayKeepsMetadataInSidecarWithoutXattrs(t *testing.T) {
 	head, err := c.HeadObject(t.Context(), &awss3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String("a/b.mp4")})
 	require.NoError(t, err)
 	require.Equal(t, "video/mp4", aws.ToString(head.ContentType))
-	require.DirExists(t, filepath.Join(root, ".data-meta", testBucket, "a/b.mp4"))
+	// The metadata lives in the sidecar tree, not in extended attributes.
+	require.Eventually(t, func() bool {
+		found := false
+		_ = filepath.WalkDir(filepath.Join(root, ".data-meta"), func(path string, _ fs.DirEntry, err error) error {
+			if err == nil && strings.Contains(path, "b.mp4") {
+				found = true
+			}
+			return nil
+		})
+		return found
+	}, 5*time.Second, 50*time.Millisecond, "no sidecar metadata for a/b.mp4 under %s", filepath.Join(root, ".data-meta"))
 
 	opts.MetaDir = dataDir + "-meta" // versitygw would take it for a directory inside the data dir
 	_, err = StartGateway(t.Context(), opts)
