@@ -19,6 +19,7 @@ import (
 	"github.com/redub/redub/shared/obs"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/queue"
+	"github.com/redub/redub/shared/storage"
 )
 
 // Defaults for a Runner.
@@ -113,7 +114,7 @@ type Context struct {
 
 // Key returns the deterministic object key of one of this step's files.
 func (sc *Context) Key(step, name string) string {
-	return fmt.Sprintf("jobs/%s/%s/%s", sc.Job.ID, step, name)
+	return storage.JobKey(sc.Job.ID, step, name)
 }
 
 // Progress records the step's progress (0-100) and stage, at most every
@@ -219,12 +220,11 @@ func (r *Runner) claim(ctx context.Context, step string, msg queue.Message) (*Co
 		var (
 			status    job.Status
 			canceled  bool
-			userID    uuid.UUID
 			stepState job.Status
 			attempts  int
 			updated   time.Time
 		)
-		err := tx.QueryRow(ctx, `SELECT status, cancel_requested, user_id FROM jobs WHERE id = $1 FOR UPDATE`, msg.JobID).Scan(&status, &canceled, &userID)
+		err := tx.QueryRow(ctx, `SELECT status, cancel_requested FROM jobs WHERE id = $1 FOR UPDATE`, msg.JobID).Scan(&status, &canceled)
 		if errors.Is(err, pgx.ErrNoRows) {
 			r.Log.WarnContext(ctx, "dropping message for a job that no longer exists")
 			return nil
@@ -276,7 +276,7 @@ func (r *Runner) claim(ctx context.Context, step string, msg queue.Message) (*Co
 			WHERE id = $1`, msg.JobID); err != nil {
 			return fmt.Errorf("mark job running: %w", err)
 		}
-		j, err := loadJob(ctx, tx, msg.JobID, userID)
+		j, err := loadJob(ctx, tx, msg.JobID)
 		if err != nil {
 			return err
 		}
@@ -296,7 +296,7 @@ func (r *Runner) claim(ctx context.Context, step string, msg queue.Message) (*Co
 		return nil, false, err
 	}
 	if enqueueNext != "" {
-		j, lerr := r.jobFor(ctx, msg.JobID)
+		j, lerr := loadJob(ctx, r.DB, msg.JobID)
 		if lerr != nil {
 			return nil, false, lerr
 		}
@@ -335,7 +335,7 @@ func (r *Runner) lease() time.Duration {
 	return DefaultLease
 }
 
-func loadJob(ctx context.Context, q postgres.Querier, id, userID uuid.UUID) (job.Job, error) {
+func loadJob(ctx context.Context, q postgres.Querier, id uuid.UUID) (job.Job, error) {
 	var j job.Job
 	var params []byte
 	err := q.QueryRow(ctx, `SELECT id, user_id, asset_id, recipe, params, status, trace_id, created_at FROM jobs WHERE id = $1`, id).
@@ -346,12 +346,7 @@ func loadJob(ctx context.Context, q postgres.Querier, id, userID uuid.UUID) (job
 	if err := json.Unmarshal(params, &j.Params); err != nil {
 		return j, fmt.Errorf("decode params: %w", err)
 	}
-	_ = userID
 	return j, nil
-}
-
-func (r *Runner) jobFor(ctx context.Context, id uuid.UUID) (job.Job, error) {
-	return loadJob(ctx, r.DB, id, uuid.Nil)
 }
 
 // nextQueuedNotSent returns the step that is queued but was never sent.

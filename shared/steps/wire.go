@@ -72,15 +72,12 @@ func leaseFrom(app *lambdarun.App) time.Duration {
 	return pipeline.DefaultLease
 }
 
+// functionTimeout is the function's timeout as Lambda (or the local stack)
+// states it in AWS_LAMBDA_FUNCTION_TIMEOUT; 0 when unknown.
 func functionTimeout(app *lambdarun.App) time.Duration {
-	var secs int
-	if v := app.Getenv("AWS_LAMBDA_FUNCTION_TIMEOUT"); v != "" {
-		for _, c := range v {
-			if c < '0' || c > '9' {
-				return 0
-			}
-			secs = secs*10 + int(c-'0')
-		}
+	secs, err := strconv.Atoi(app.Getenv("AWS_LAMBDA_FUNCTION_TIMEOUT"))
+	if err != nil || secs < 0 {
+		return 0
 	}
 	return time.Duration(secs) * time.Second
 }
