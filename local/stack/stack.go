@@ -231,15 +231,6 @@ func (s *Stack) phase(name string, fn func() error) error {
 // Timings returns how long each start phase took.
 func (s *Stack) Timings() []Timing { return s.timings }
 
-// StartedIn is the whole start time.
-func (s *Stack) StartedIn() time.Duration {
-	var d time.Duration
-	if len(s.timings) > 0 {
-		d = time.Since(s.started)
-	}
-	return d
-}
-
 // StateDir is where the stack keeps its data and built functions.
 func (s *Stack) StateDir() string { return s.opts.StateDir }
 
