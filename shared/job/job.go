@@ -14,7 +14,6 @@ import (
 
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/postgres"
-	"github.com/redub/redub/shared/queue"
 )
 
 // Status is a job's or a step's state.
@@ -364,28 +363,4 @@ func (s *Store) Cancel(ctx context.Context, userID, id uuid.UUID) (Job, error) {
 		return err
 	})
 	return j, err
-}
-
-// Enqueuer sends step messages.
-type Enqueuer interface {
-	Send(ctx context.Context, m queue.Message) error
-}
-
-// EnqueueFirst sends the job's first queued step and records when. It is
-// called after the creating transaction commits; if sending fails the step
-// stays queued without enqueued_at and the sweeper sends it later.
-func (s *Store) EnqueueFirst(ctx context.Context, q Enqueuer, j Job) error {
-	for _, st := range j.Steps {
-		if st.Status != Queued {
-			continue
-		}
-		if err := q.Send(ctx, queue.Message{JobID: j.ID, Step: st.Name, Attempt: 1, TraceID: j.TraceID}); err != nil {
-			return err
-		}
-		if _, err := s.db.Exec(ctx, `UPDATE job_steps SET enqueued_at = now(), updated_at = now() WHERE job_id = $1 AND step = $2`, j.ID, st.Name); err != nil {
-			return fmt.Errorf("mark %s enqueued: %w", st.Name, err)
-		}
-		return nil
-	}
-	return nil
 }

@@ -41,6 +41,9 @@ type App struct {
 	awsOnce sync.Once
 	aws     aws.Config
 	awsErr  error
+	visOnce sync.Once
+	vis     VisibilityChanger
+	visErr  error
 }
 
 // Setup builds a function's handler from the app. It returns one of the

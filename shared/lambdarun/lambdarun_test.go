@@ -6,16 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/config"
 	"github.com/redub/redub/shared/lambdarun"
 	"github.com/redub/redub/shared/obs"
+	"github.com/redub/redub/shared/queue"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -198,4 +202,55 @@ func TestDBIsLazy(t *testing.T) {
 	err = db.Ping(t.Context())
 	require.Error(t, err, "the first query reaches the (closed) database")
 	app.Close()
+}
+
+type visibilityRecorder struct {
+	in []*sqs.ChangeMessageVisibilityInput
+}
+
+func (v *visibilityRecorder) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	v.in = append(v.in, in)
+	return &sqs.ChangeMessageVisibilityOutput{}, nil
+}
+
+func TestSQSAdapterHandsFailedMessagesBackWithABackoff(t *testing.T) {
+	t.Parallel()
+	rec := &visibilityRecorder{}
+	var logs bytes.Buffer
+	url := "http://127.0.0.1:1/123456789012/redub-dev-transcode"
+	_, h, err := lambdarun.Build(t.Context(), "test-fn", env(map[string]string{"TRANSCODE_QUEUE_URL": url}), &logs,
+		func(_ context.Context, app *lambdarun.App) (any, error) {
+			app.SetVisibilityChanger(rec)
+			return lambdarun.SQS(app, func(_ context.Context, m events.SQSMessage) error {
+				switch m.Body {
+				case "rate-limited":
+					return fmt.Errorf("provider: %w", queue.Retry(3*time.Second, errors.New("429")))
+				case "broken":
+					return errors.New("database unreachable")
+				}
+				return nil
+			}), nil
+		})
+	require.NoError(t, err)
+	arn := "arn:aws:sqs:us-east-1:123456789012:redub-dev-transcode"
+	ev := events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", Body: "rate-limited", ReceiptHandle: "r1", EventSourceARN: arn, Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
+		{MessageId: "m2", Body: "broken", ReceiptHandle: "r2", EventSourceARN: arn, Attributes: map[string]string{"ApproximateReceiveCount": "2"}},
+		{MessageId: "m3", Body: "ok", ReceiptHandle: "r3", EventSourceARN: arn},
+	}}
+	payload, _ := json.Marshal(ev)
+	out, err := lambdarun.Invoke(t.Context(), "inv", h, payload)
+	require.NoError(t, err)
+	var res events.SQSEventResponse
+	require.NoError(t, json.Unmarshal(out, &res))
+	require.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m1"}, {ItemIdentifier: "m2"}}, res.BatchItemFailures)
+
+	require.Len(t, rec.in, 2, "only failed messages are handed back")
+	require.Equal(t, url, *rec.in[0].QueueUrl)
+	require.Equal(t, "r1", *rec.in[0].ReceiptHandle)
+	require.EqualValues(t, 3, rec.in[0].VisibilityTimeout, "the delay the error asked for (Retry-After)")
+	require.Equal(t, "r2", *rec.in[1].ReceiptHandle)
+	// The second receive of an unplanned failure: 15 s with jitter of 0.8-1.2.
+	require.GreaterOrEqual(t, rec.in[1].VisibilityTimeout, int32(12))
+	require.LessOrEqual(t, rec.in[1].VisibilityTimeout, int32(18))
 }

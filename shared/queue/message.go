@@ -3,8 +3,10 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
@@ -13,21 +15,29 @@ import (
 )
 
 // Version is the message format this code writes. Consumers accept Version
-// and Version-1, so old and new code can run side by side during a deploy.
+// and Version-1, so old and new code can run side by side during a deploy: a
+// message of a newer version goes back to the queue for the new code to take
+// (ErrNewer), never deleted. Version 0 is a message without "v".
 const Version = 1
 
 // Message is what travels on a step queue: ids only, never payloads.
 type Message struct {
-	V       int       `json:"v"`
-	JobID   uuid.UUID `json:"job_id"`
-	Step    string    `json:"step"`
-	Attempt int       `json:"attempt"`
-	TraceID string    `json:"trace_id,omitempty"`
+	V     int       `json:"v"`
+	JobID uuid.UUID `json:"job_id"`
+	Step  string    `json:"step"`
+	// Attempt is the step's dispatch number when the message was sent: a
+	// message older than the step's current dispatch is a stale repeat.
+	Attempt int    `json:"attempt"`
+	TraceID string `json:"trace_id,omitempty"`
 }
 
-// Decode parses a message body. A body of an unknown version, or without a
-// job id or step, is an apperr.Invalid error (the consumer drops it to the DLQ
-// rather than retrying it forever).
+// ErrNewer is the error of Decode for a message of a version newer than this
+// code reads. It is not malformed: hand it back (Retry) for newer code.
+var ErrNewer = errors.New("queue message of a newer version than this code reads")
+
+// Decode parses a message body. A body of a version newer than Version wraps
+// ErrNewer. A body that is not JSON, of a version older than Version-1, or
+// without a job id or step is an apperr.Invalid error: the consumer drops it.
 func Decode(body string) (Message, error) {
 	var m Message
 	dec := json.NewDecoder(strings.NewReader(body))
@@ -35,7 +45,9 @@ func Decode(body string) (Message, error) {
 		return m, apperr.Wrap(apperr.Invalid, err, "malformed queue message")
 	}
 	switch {
-	case m.V != Version && (m.V != Version-1 || m.V < 1):
+	case m.V > Version:
+		return m, fmt.Errorf("version %d (this code reads %d and %d): %w", m.V, Version-1, Version, ErrNewer)
+	case m.V < Version-1:
 		return m, apperr.New(apperr.Invalid, "queue message version %d not supported (this code reads %d and its predecessor)", m.V, Version)
 	case m.JobID == uuid.Nil:
 		return m, apperr.New(apperr.Invalid, "queue message without job_id")
@@ -43,6 +55,54 @@ func Decode(body string) (Message, error) {
 		return m, apperr.New(apperr.Invalid, "queue message without step")
 	}
 	return m, nil
+}
+
+// RetryError asks the consumer to hand its message back to the queue so that
+// it is received again After from now (ChangeMessageVisibility), instead of
+// after the queue's visibility timeout.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("retry in %s: %v", e.After.Round(time.Millisecond), e.Err)
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Retry wraps err so that its message comes back after about after.
+func Retry(after time.Duration, err error) error { return &RetryError{After: after, Err: err} }
+
+// RetryAfter returns the delay a RetryError in err's chain asks for.
+func RetryAfter(err error) (time.Duration, bool) {
+	var r *RetryError
+	if errors.As(err, &r) {
+		return r.After, true
+	}
+	return 0, false
+}
+
+// Backoff bounds: the first retry of a message comes after about BackoffBase,
+// each later one BackoffFactor times later, never after more than BackoffMax.
+const (
+	BackoffBase   = 5 * time.Second
+	BackoffFactor = 3
+	BackoffMax    = 15 * time.Minute
+)
+
+// Backoff is the delay before the next receive of a message that failed on
+// its receive-th receive (1 for the first): 5 s, 15 s, 45 s, ... up to 15
+// minutes, each scaled by jitter, a factor from 0.8 to 1.2 (from the
+// caller's random source, so tests can fix it).
+func Backoff(receive int, jitter float64) time.Duration {
+	d := BackoffBase
+	for i := 1; i < receive && d < BackoffMax; i++ {
+		d *= BackoffFactor
+	}
+	d = min(d, BackoffMax)
+	jitter = min(max(jitter, 0.8), 1.2)
+	return time.Duration(float64(d) * jitter)
 }
 
 // SendMessageAPI is the SQS call Sender makes.

@@ -3,7 +3,11 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
@@ -13,16 +17,51 @@ import (
 	"github.com/redub/redub/shared/queue"
 )
 
-func TestDecode(t *testing.T) {
+func TestDecodeAcceptsThisVersionAndItsPredecessor(t *testing.T) {
 	t.Parallel()
 	id := uuid.New()
-	m, err := queue.Decode(`{"v":1,"job_id":"` + id.String() + `","step":"transcode","attempt":2,"trace_id":"t"}`)
+	body := func(v int) string {
+		return `{"v":` + strconv.Itoa(v) + `,"job_id":"` + id.String() + `","step":"transcode","attempt":2,"trace_id":"t"}`
+	}
+	for _, v := range []int{queue.Version - 1, queue.Version} {
+		m, err := queue.Decode(body(v))
+		require.NoError(t, err, "v%d", v)
+		require.Equal(t, queue.Message{V: v, JobID: id, Step: "transcode", Attempt: 2, TraceID: "t"}, m)
+	}
+	// A message without "v" is version 0, the predecessor of version 1.
+	_, err := queue.Decode(`{"job_id":"` + id.String() + `","step":"x"}`)
 	require.NoError(t, err)
-	require.Equal(t, queue.Message{V: 1, JobID: id, Step: "transcode", Attempt: 2, TraceID: "t"}, m)
-	for _, bad := range []string{`{`, `{"v":9,"job_id":"` + id.String() + `","step":"x"}`, `{"v":1,"step":"x"}`, `{"v":1,"job_id":"` + id.String() + `"}`, `{"v":1,"job_id":"nope","step":"x"}`, `{"job_id":"` + id.String() + `","step":"x"}`} {
+
+	// Newer: not malformed, but for newer code: it must go back to the queue.
+	_, err = queue.Decode(body(queue.Version + 1))
+	require.ErrorIs(t, err, queue.ErrNewer)
+	require.NotEqual(t, apperr.Invalid, apperr.CodeOf(err))
+
+	for _, bad := range []string{`{`, `garbage`, body(queue.Version - 2), `{"v":1,"step":"x"}`, `{"v":1,"job_id":"` + id.String() + `"}`, `{"v":1,"job_id":"nope","step":"x"}`} {
 		_, err := queue.Decode(bad)
 		require.Equal(t, apperr.Invalid, apperr.CodeOf(err), bad)
+		require.NotErrorIs(t, err, queue.ErrNewer, bad)
 	}
+}
+
+func TestBackoffGrowsToItsCap(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 5*time.Second, queue.Backoff(1, 1))
+	require.Equal(t, 15*time.Second, queue.Backoff(2, 1))
+	require.Equal(t, 45*time.Second, queue.Backoff(3, 1))
+	require.Equal(t, queue.BackoffMax, queue.Backoff(50, 1))
+	require.Equal(t, 4*time.Second, queue.Backoff(1, 0.1), "jitter is clamped to 0.8-1.2")
+	require.Equal(t, 6*time.Second, queue.Backoff(1, 9))
+}
+
+func TestRetryAfterFindsTheDelayInTheChain(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("step: %w", queue.Retry(3*time.Second, errors.New("429")))
+	d, ok := queue.RetryAfter(err)
+	require.True(t, ok)
+	require.Equal(t, 3*time.Second, d)
+	_, ok = queue.RetryAfter(errors.New("plain"))
+	require.False(t, ok)
 }
 
 type recordingSQS struct{ in []*sqs.SendMessageInput }
