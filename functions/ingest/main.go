@@ -6,8 +6,8 @@ package main
 import (
 	"context"
 
+	"github.com/redub/redub/shared/ingest"
 	"github.com/redub/redub/shared/lambdarun"
-	"github.com/redub/redub/shared/steps"
 )
 
 func main() {
@@ -15,9 +15,9 @@ func main() {
 }
 
 func setup(ctx context.Context, app *lambdarun.App) (any, error) {
-	w, err := steps.Wire(ctx, app)
+	in, err := ingest.New(ctx, app)
 	if err != nil {
 		return nil, err
 	}
-	return w.IngestHandler(), nil
+	return in.Handler(app), nil
 }

@@ -1,13 +1,14 @@
 // Command sweeper runs every minute: it re-sends steps that were queued but
-// never sent, fails jobs that ran out of attempts or whose message reached a
-// dead-letter queue, and removes pending uploads older than a day.
+// never sent, restarts steps whose worker died (an expired lease), fails jobs
+// whose step's current message reached a dead-letter queue, and removes
+// pending uploads older than a day.
 package main
 
 import (
 	"context"
 
 	"github.com/redub/redub/shared/lambdarun"
-	"github.com/redub/redub/shared/steps"
+	"github.com/redub/redub/shared/sweep"
 )
 
 func main() {
@@ -15,7 +16,7 @@ func main() {
 }
 
 func setup(ctx context.Context, app *lambdarun.App) (any, error) {
-	s, err := steps.NewSweeper(ctx, app)
+	s, err := sweep.New(ctx, app)
 	if err != nil {
 		return nil, err
 	}

@@ -269,3 +269,45 @@ func (s *Store) FindDownload(ctx context.Context, userID, id uuid.UUID) (Downloa
 	}
 	return d, nil
 }
+
+// StalePending lists pending uploads older than age, oldest first.
+func (s *Store) StalePending(ctx context.Context, age time.Duration, limit int) ([]Asset, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM assets
+		WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2`, age.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stale uploads: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Asset, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("find stale uploads: %w", err)
+	}
+	return list, nil
+}
+
+// DeletePending removes an asset that is still pending (a stale upload).
+func (s *Store) DeletePending(ctx context.Context, id uuid.UUID) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM assets WHERE id = $1 AND status = 'pending'`, id); err != nil {
+		return fmt.Errorf("delete stale upload: %w", err)
+	}
+	return nil
+}
+
+// MarkReadyTx marks a pending asset ready with what ingest found: its kind
+// (video or audio), its probe data and the key of the verified copy of its
+// bytes, which every later step reads.
+func (s *Store) MarkReadyTx(ctx context.Context, tx pgx.Tx, id uuid.UUID, kind string, probe []byte, verifiedKey string) error {
+	if _, err := tx.Exec(ctx, `UPDATE assets SET status = 'ready', kind = $2, probe = $3, object_key = $4, upload_id = NULL, updated_at = now()
+		WHERE id = $1 AND status = 'pending'`, id, kind, string(probe), verifiedKey); err != nil {
+		return fmt.Errorf("mark asset ready: %w", err)
+	}
+	return nil
+}
+
+// Reject marks a pending asset rejected with a reason a person can read.
+func (s *Store) Reject(ctx context.Context, id uuid.UUID, reason string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE assets SET status = 'rejected', reject_reason = $2, upload_id = NULL, updated_at = now()
+		WHERE id = $1 AND status = 'pending'`, id, reason); err != nil {
+		return fmt.Errorf("mark asset rejected: %w", err)
+	}
+	return nil
+}

@@ -113,6 +113,7 @@ type Config struct {
 	LogLevel            string   // LOG_LEVEL, lower case
 	SecretsPath         string   // SECRETS_SSM_PATH; "" when SSM was not read
 	Warnings            []string // non-fatal notes for the caller to log once
+	Pipeline            Pipeline // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
 }
 
 // ParameterStore reads the parameters directly under an SSM path.
@@ -165,6 +166,7 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.queues(c)
 	l.limits(c)
 	l.observability(c)
+	l.pipeline(c)
 	l.unusedParams()
 
 	if len(l.errs) > 0 {

@@ -374,14 +374,20 @@ func failTx(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step, reason string
 }
 
 // Stop marks a step of a canceled job canceled (a step that stopped at a
-// cancellation check).
-func (s *Store) Stop(ctx context.Context, jobID uuid.UUID, step string) error {
-	return s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lock(ctx, tx, jobID, step); err != nil {
+// cancellation check). It reports whether the job no longer exists.
+func (s *Store) Stop(ctx context.Context, jobID uuid.UUID, step string) (gone bool, err error) {
+	err = s.db.WithTx(ctx, func(tx pgx.Tx) error {
+		l, err := lock(ctx, tx, jobID, step)
+		if err != nil {
 			return err
 		}
+		gone = !l.jobFound
 		return stopStep(ctx, tx, jobID, step)
 	})
+	if err != nil {
+		return false, fmt.Errorf("stop %s of job %s: %w", step, jobID, err)
+	}
+	return gone, nil
 }
 
 func stopStep(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step string) error {
@@ -503,8 +509,8 @@ const (
 	// DeadFailed: the message was the step's current one and the step had
 	// not ended: its job failed now. The message stays for `redub dlq`.
 	DeadFailed DeadVerdict = iota
-	// DeadKept: the job already failed at this send of the step, or the step
-	// is running under a live lease; the message stays.
+	// DeadKept: the job already failed at this send of the step, was
+	// canceled, or the step is running under a live lease; the message stays.
 	DeadKept
 	// DeadStale: a message of an older send, of a step that ended otherwise,
 	// or of a job that ended or no longer exists. It can be removed.
@@ -520,10 +526,12 @@ func (s *Store) DeadLetter(ctx context.Context, d Dispatch, lease time.Duration,
 	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
 		v = DeadStale
 		l, err := lock(ctx, tx, d.JobID, d.Step)
-		if err != nil || !l.stepFound || l.canceled || l.job == Canceled || l.job == Succeeded || d.Attempt < l.dispatch {
+		if err != nil || !l.stepFound || l.job == Succeeded || d.Attempt < l.dispatch {
 			return err
 		}
 		switch {
+		case l.canceled || l.job == Canceled:
+			v = DeadKept // harmless; left for `redub dlq` like any message of a canceled job
 		case l.step == Failed:
 			v = DeadKept
 		case l.step.Terminal():

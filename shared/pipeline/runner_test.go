@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/apperr"
+	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/pipeline"
 	"github.com/redub/redub/shared/postgres"
@@ -69,16 +71,17 @@ func setup(t *testing.T, recipe job.Recipe, params job.Params) bundle {
 	t.Helper()
 	db := pgtest.New(t)
 	ctx := context.Background()
-	user, asset := uuid.New(), uuid.New()
+	user, assetID := uuid.New(), uuid.New()
 	_, err := db.Exec(ctx, `INSERT INTO users (id, email) VALUES ($1, $2)`, user, user.String()+"@example.com")
 	require.NoError(t, err)
 	_, err = db.Exec(ctx, `INSERT INTO assets (id, user_id, status, filename, content_type, size_bytes, object_key)
-		VALUES ($1, $2, 'ready', 'a.mp4', 'video/mp4', 10, $3)`, asset, user, "uploads/"+user.String()+"/"+asset.String()+"/source.mp4")
+		VALUES ($1, $2, 'ready', 'a.mp4', 'video/mp4', 10, $3)`, assetID, user, "uploads/"+user.String()+"/"+assetID.String()+"/source.mp4")
 	require.NoError(t, err)
-	j, _, err := job.NewStore(db).Create(ctx, job.NewJob{UserID: user, AssetID: asset, Recipe: recipe, Params: params})
+	j, _, err := job.NewStore(db).Create(ctx, job.NewJob{UserID: user, AssetID: assetID, Recipe: recipe, Params: params})
 	require.NoError(t, err)
 	sent := &sentMessages{}
-	return bundle{db: db, sent: sent, job: j, runner: &pipeline.Runner{DB: db, Queue: sent, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	return bundle{db: db, sent: sent, job: j, runner: &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: sent,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 }
 
 func (b bundle) msg(step string) string {
@@ -127,6 +130,122 @@ func TestAMessageForALaterStepWaits(t *testing.T) {
 	b := setup(t, job.Captions, job.Params{})
 	err := b.runner.Handle(context.Background(), &fakeStep{name: "transcribe"}, b.msg("transcribe"))
 	require.ErrorIs(t, err, pipeline.ErrBusy)
+	after, ok := queue.RetryAfter(err)
+	require.True(t, ok, "it comes back after a delay, not after the visibility timeout")
+	require.Equal(t, pipeline.DefaultLease, after)
+}
+
+func TestABusyStepComesBackWhenItsLeaseEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Transcode, job.Params{})
+	ctx := context.Background()
+	_, err := b.db.Exec(ctx, `UPDATE job_steps SET status = 'running', attempts = 1, updated_at = now() - interval '20 seconds'
+		WHERE job_id = $1 AND step = 'transcode'`, b.job.ID)
+	require.NoError(t, err)
+	step := &fakeStep{name: "transcode"}
+	err = b.runner.Handle(ctx, step, b.msg("transcode"))
+	require.ErrorIs(t, err, pipeline.ErrBusy)
+	after, _ := queue.RetryAfter(err)
+	require.InDelta(t, 10, after.Seconds(), 2, "the rest of the 30 s lease")
+	require.Zero(t, step.calls)
+
+	// Once the lease has run out, the message takes the step over.
+	_, err = b.db.Exec(ctx, `UPDATE job_steps SET updated_at = now() - interval '31 seconds' WHERE job_id = $1`, b.job.ID)
+	require.NoError(t, err)
+	require.NoError(t, b.runner.Handle(ctx, step, b.msg("transcode")))
+	require.Equal(t, 1, step.calls)
+	j := b.get(t)
+	require.Equal(t, job.Succeeded, j.Status)
+	require.Equal(t, 2, j.Steps[0].Attempts)
+}
+
+func TestAnAttemptWhoseLeaseWasTakenOverRecordsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Captions, job.Params{})
+	ctx := context.Background()
+	b.runner.Lease = 3 * time.Second
+	step := &fakeStep{name: "transcode", work: func(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
+		// Another worker takes the step over (as after this one stalled).
+		_, err := b.db.Exec(context.Background(), `UPDATE job_steps SET attempts = attempts + 1 WHERE job_id = $1`, sc.Job.ID)
+		require.NoError(t, err)
+		<-ctx.Done() // the heartbeat finds the attempt superseded and stops the work
+		return pipeline.Result{}, ctx.Err()
+	}}
+	require.NoError(t, b.runner.Handle(ctx, step, b.msg("transcode")))
+	j := b.get(t)
+	require.Equal(t, job.Running, j.Steps[0].Status, "left to the attempt that holds it")
+	require.Nil(t, j.Steps[0].Error)
+	require.Empty(t, b.sent.steps())
+}
+
+func TestAMessageOfANewerVersionGoesBack(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Transcode, job.Params{})
+	step := &fakeStep{name: "transcode"}
+	body, _ := json.Marshal(queue.Message{V: queue.Version + 1, JobID: b.job.ID, Step: "transcode", Attempt: 1})
+	err := b.runner.Handle(context.Background(), step, string(body))
+	require.ErrorIs(t, err, queue.ErrNewer)
+	_, ok := queue.RetryAfter(err)
+	require.True(t, ok, "handed back for newer code, never deleted")
+	require.Zero(t, step.calls)
+
+	old, _ := json.Marshal(queue.Message{V: queue.Version - 1, JobID: b.job.ID, Step: "transcode", Attempt: 1})
+	require.NoError(t, b.runner.Handle(context.Background(), step, string(old)))
+	require.Equal(t, 1, step.calls, "the previous version is read")
+}
+
+func TestTheDeadlineStopsTheWorkBeforeTheInvocationEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Transcode, job.Params{})
+	b.runner.Margin = 2 * time.Second
+	var left time.Duration
+	step := &fakeStep{name: "transcode", work: func(ctx context.Context, _ *pipeline.Context) (pipeline.Result, error) {
+		d, ok := ctx.Deadline()
+		require.True(t, ok)
+		left = time.Until(d)
+		return pipeline.Result{}, nil
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, b.runner.Handle(ctx, step, b.msg("transcode")))
+	require.InDelta(t, 8, left.Seconds(), 0.5, "the invocation's deadline less the margin")
+}
+
+func TestTransientFailureAsksForItsRetryAfter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Transcode, job.Params{})
+	limited := errors.New("429")
+	b.runner.RetryDelay = func(err error) (time.Duration, bool) { return 3 * time.Second, errors.Is(err, limited) }
+	step := &fakeStep{name: "transcode", work: func(context.Context, *pipeline.Context) (pipeline.Result, error) { return pipeline.Result{}, limited }}
+	err := b.runner.Handle(context.Background(), step, b.msg("transcode"))
+	after, ok := queue.RetryAfter(err)
+	require.True(t, ok)
+	require.Equal(t, 3*time.Second, after)
+	j := b.get(t)
+	require.Equal(t, job.Queued, j.Steps[0].Status)
+	require.Equal(t, "transcode failed: 429", *j.Steps[0].Error)
+}
+
+func TestDeletingTheAssetWhileAStepRunsStopsItAndLeavesNoFiles(t *testing.T) {
+	t.Parallel()
+	b := setup(t, job.Captions, job.Params{})
+	files := &prefixes{}
+	b.runner.Files = files
+	step := &fakeStep{name: "transcode", work: func(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
+		_, _, err := asset.NewStore(b.db).Delete(ctx, sc.Job.UserID, sc.AssetID, false)
+		require.NoError(t, err)
+		return pipeline.Result{Outputs: []pipeline.Output{{Kind: "video", Key: sc.Key("transcode", "video.mp4"), Filename: "a.mp4"}}}, nil
+	}}
+	require.NoError(t, b.runner.Handle(context.Background(), step, b.msg("transcode")))
+	require.Equal(t, []string{"jobs/" + b.job.ID.String() + "/"}, files.removed, "files written after the delete are removed")
+	require.Empty(t, b.sent.steps())
+}
+
+type prefixes struct{ removed []string }
+
+func (p *prefixes) DeletePrefix(_ context.Context, prefix string) (int, error) {
+	p.removed = append(p.removed, prefix)
+	return 1, nil
 }
 
 func TestPermanentFailureFailsTheJobAtOnce(t *testing.T) {

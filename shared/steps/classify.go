@@ -2,6 +2,7 @@ package steps
 
 import (
 	"errors"
+	"time"
 
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
@@ -31,4 +32,19 @@ func Classify(err error) (permanent, known bool) {
 		return ee.TimedOut || ee.ExitCode > 0, true
 	}
 	return false, false
+}
+
+// RetryDelay is how long a transient error asks to wait before the step is
+// tried again: a provider's Retry-After, or what is left of the lease of a
+// paid call that is in flight elsewhere.
+func RetryDelay(err error) (time.Duration, bool) {
+	var pe *provider.Error
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		return pe.RetryAfter, true
+	}
+	var inflight *ledger.InFlightError
+	if errors.As(err, &inflight) && inflight.RetryAfter > 0 {
+		return inflight.RetryAfter, true
+	}
+	return 0, false
 }

@@ -33,9 +33,7 @@ type Deps struct {
 	Ledger  *ledger.Ledger
 	Jobs    *job.Store
 	Log     *slog.Logger
-	// Budget is the time a step may take (below its function's timeout).
-	Budget time.Duration
-	Limits media.Limits
+	Limits  media.Limits
 }
 
 // download copies an object into dir and returns the local path.
@@ -99,10 +97,15 @@ func (d *Deps) getBytes(ctx context.Context, key string) ([]byte, error) {
 	return b, nil
 }
 
-// runOptions are FFmpeg options for a step: its budget, progress and cancellation.
+// runOptions are FFmpeg options for a step: its budget (what is left of the
+// step's deadline), progress and cancellation.
 func (d *Deps) runOptions(ctx context.Context, sc *pipeline.Context, step, stage string, dur time.Duration, from, to float64) media.RunOptions {
+	var budget time.Duration
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = max(time.Until(deadline), time.Millisecond)
+	}
 	return media.RunOptions{
-		Timeout:  d.Budget,
+		Timeout:  budget,
 		Duration: dur,
 		OnProgress: func(p float64) {
 			sc.Progress(ctx, step, from+(to-from)*p/100, stage)

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,10 +20,6 @@ import (
 	"github.com/redub/redub/shared/storage"
 )
 
-// budgetMargin is kept free below the function's timeout for recording the
-// outcome after the work stops.
-const budgetMargin = 20 * time.Second
-
 // Wiring is what a step function builds at cold start.
 type Wiring struct {
 	App    *lambdarun.App
@@ -34,8 +29,9 @@ type Wiring struct {
 	Store  *storage.Store
 }
 
-// Wire builds the shared dependencies of a step function. timeout is the
-// function's timeout; the step's budget is a little less.
+// Wire builds the shared dependencies of a step function. A step's time
+// budget is its invocation's deadline (the context's), less the runner's
+// margin for recording the outcome.
 func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	db, err := app.DB()
 	if err != nil {
@@ -51,49 +47,19 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	}
 	store := storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{})
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
-	budget := time.Duration(0)
-	if d := functionTimeout(app); d > budgetMargin {
-		budget = d - budgetMargin
-	}
-	lease := leaseFrom(app)
+	lease := app.Config.Pipeline.StepLease
+	jobs := job.NewStore(db)
 	deps := &Deps{DB: db, Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease}),
-		Jobs: job.NewStore(db), Log: app.Log, Budget: budget}
-	pr := &pipeline.Runner{DB: db, Queue: q, Log: app.Log, Timeout: budget, Lease: lease, Classify: []pipeline.Classifier{Classify}}
+		Jobs: jobs, Log: app.Log}
+	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
+		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
-}
-
-// leaseFrom reads STEP_LEASE_SECONDS: how long a running step or a paid call
-// in flight is held for a worker that stopped renewing it (default 30 s). It
-// must stay below the queues' visibility timeouts.
-func leaseFrom(app *lambdarun.App) time.Duration {
-	if n, err := strconv.Atoi(app.Getenv("STEP_LEASE_SECONDS")); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	return pipeline.DefaultLease
-}
-
-// functionTimeout is the function's timeout as Lambda (or the local stack)
-// states it in AWS_LAMBDA_FUNCTION_TIMEOUT; 0 when unknown.
-func functionTimeout(app *lambdarun.App) time.Duration {
-	secs, err := strconv.Atoi(app.Getenv("AWS_LAMBDA_FUNCTION_TIMEOUT"))
-	if err != nil || secs < 0 {
-		return 0
-	}
-	return time.Duration(secs) * time.Second
 }
 
 // StepHandler adapts a pipeline step to an SQS handler with partial batch failures.
 func (w *Wiring) StepHandler(step pipeline.Step) lambdarun.SQSHandler {
 	return lambdarun.SQS(w.App, func(ctx context.Context, msg events.SQSMessage) error {
 		return w.Runner.Handle(ctx, step, msg.Body)
-	})
-}
-
-// IngestHandler is the ingest function's SQS handler.
-func (w *Wiring) IngestHandler() lambdarun.SQSHandler {
-	in := &Ingest{Deps: w.Deps, Assets: asset.NewStore(w.Deps.DB), Queue: w.Queue}
-	return lambdarun.SQS(w.App, func(ctx context.Context, msg events.SQSMessage) error {
-		return in.HandleMessage(ctx, msg.Body)
 	})
 }
 

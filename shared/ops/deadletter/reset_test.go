@@ -14,12 +14,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ops/deadletter"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/postgres/pgtest"
 	"github.com/redub/redub/shared/queue"
-	"github.com/redub/redub/shared/steps"
+	"github.com/redub/redub/shared/sweep"
 )
 
 // newJob makes a captions job (transcode, transcribe) whose first step was
@@ -132,8 +133,8 @@ func TestRedriveResetsJobsTheSweeperFailed(t *testing.T) {
 	require.NoError(t, err)
 	b.send(t, b.pair.DeadLetter.URL, deadBody, canceledBody, brokenBody)
 
-	sweeper := &steps.Sweeper{DB: db, Queue: noUploads{}, DeadLetters: shortPeek{b.client}, DLQURLs: []string{b.pair.DeadLetter.URL},
-		Uploads: noUploads{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	sweeper := &sweep.Sweeper{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: noUploads{}, DeadLetters: shortPeek{b.client},
+		DLQURLs: []string{b.pair.DeadLetter.URL}, Uploads: noUploads{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Lease: 30 * time.Second}
 	rep, err := sweeper.Run(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, rep.FailedDeadLetter)

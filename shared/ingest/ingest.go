@@ -1,14 +1,22 @@
-package steps
+// Package ingest verifies uploads, fed the bucket's ObjectCreated events
+// through the ingest queue: the object must belong to a pending asset, have
+// the declared size and be real media (ffprobe, with the demuxer forced from
+// the declared type). A verified asset becomes ready and starts the job named
+// at upload; a refused one is rejected with a reason and its bytes removed.
+package ingest
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
 	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/redub/redub/shared/apperr"
@@ -16,14 +24,27 @@ import (
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/obs"
+	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/storage"
 )
 
-// Ingest verifies uploads: it is fed the bucket's ObjectCreated events.
+// Objects is the part of storage ingest uses.
+type Objects interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, storage.Object, error)
+	Head(ctx context.Context, key string) (storage.Object, error)
+	Delete(ctx context.Context, keys ...string) error
+}
+
+// Ingest verifies uploads.
 type Ingest struct {
-	*Deps
-	Assets *asset.Store
-	Queue  job.Enqueuer
+	DB      *postgres.DB
+	Assets  *asset.Store
+	Jobs    *job.Store
+	Objects Objects
+	Media   *media.Runner
+	Limits  media.Limits
+	Queue   job.Enqueuer
+	Log     *slog.Logger
 }
 
 // HandleMessage processes one SQS message holding an S3 event. A nil error
@@ -47,7 +68,7 @@ func (in *Ingest) HandleMessage(ctx context.Context, body string) error {
 func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 	key := rec.S3.Object.URLDecodedKey
 	if key == "" {
-		k, err := decodeKey(rec.S3.Object.Key)
+		k, err := url.QueryUnescape(rec.S3.Object.Key) // S3 form-encodes event keys ('+' is a space)
 		if err != nil {
 			in.Log.WarnContext(ctx, "dropping an event with a malformed key", "key", rec.S3.Object.Key)
 			return nil
@@ -92,7 +113,7 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	path, err := in.download(ctx, key, dir, "source")
+	path, err := in.download(ctx, key, dir)
 	if err != nil {
 		return err
 	}
@@ -121,9 +142,8 @@ func (in *Ingest) accept(ctx context.Context, a asset.Asset, info media.Info) er
 	var j job.Job
 	created := false
 	err = in.DB.WithTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE assets SET status = 'ready', kind = $2, probe = $3, upload_id = NULL, updated_at = now()
-			WHERE id = $1 AND status = 'pending'`, a.ID, kind, string(probe)); err != nil {
-			return fmt.Errorf("mark asset ready: %w", err)
+		if err := in.Assets.MarkReadyTx(ctx, tx, a.ID, kind, probe, a.ObjectKey); err != nil {
+			return err
 		}
 		var err error
 		j, created, err = in.Jobs.CreateTx(ctx, tx, uploadJob(a))
@@ -148,7 +168,7 @@ func uploadJob(a asset.Asset) job.NewJob {
 	var params job.Params
 	_ = json.Unmarshal(a.Params, &params)
 	return job.NewJob{UserID: a.UserID, AssetID: a.ID, Recipe: recipe, Params: params,
-		IdempotencyKey: "upload:" + a.ID.String(), RequestHash: []byte("upload")}
+		IdempotencyKey: job.UploadKey(a.ID), RequestHash: []byte("upload")}
 }
 
 // startJob re-sends the upload's job when its first step was never sent.
@@ -156,42 +176,44 @@ func (in *Ingest) startJob(ctx context.Context, a asset.Asset) error {
 	if a.Status != asset.Ready {
 		return nil
 	}
-	var id uuid.UUID
-	err := in.DB.QueryRow(ctx, `SELECT id FROM jobs WHERE user_id = $1 AND idempotency_key = $2`, a.UserID, "upload:"+a.ID.String()).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("find upload job: %w", err)
-	}
-	j, err := in.Jobs.Get(ctx, a.UserID, id)
-	if err != nil {
+	d, err := in.Jobs.FirstUnsent(ctx, a.UserID, a.ID)
+	if err != nil || d == nil {
 		return err
 	}
-	for _, s := range j.Steps {
-		if s.Status == job.Queued && s.Position == 1 {
-			var sent bool
-			if err := in.DB.QueryRow(ctx, `SELECT enqueued_at IS NOT NULL FROM job_steps WHERE job_id = $1 AND step = $2`, j.ID, s.Name).Scan(&sent); err != nil {
-				return fmt.Errorf("check first step: %w", err)
-			}
-			if !sent {
-				return in.Jobs.EnqueueFirst(ctx, in.Queue, j)
-			}
-		}
-	}
-	return nil
+	return in.Jobs.Send(ctx, in.Queue, *d)
 }
 
 // reject marks the asset rejected with a reason a person can read and
 // removes its object: untrusted bytes are not kept.
 func (in *Ingest) reject(ctx context.Context, a asset.Asset, reason string) error {
-	if _, err := in.DB.Exec(ctx, `UPDATE assets SET status = 'rejected', reject_reason = $2, upload_id = NULL, updated_at = now()
-		WHERE id = $1 AND status = 'pending'`, a.ID, reason); err != nil {
-		return fmt.Errorf("mark asset rejected: %w", err)
+	if err := in.Assets.Reject(ctx, a.ID, reason); err != nil {
+		return err
 	}
 	in.Log.WarnContext(ctx, "upload rejected", "reason", reason)
 	if err := in.Objects.Delete(ctx, a.ObjectKey); err != nil {
 		return fmt.Errorf("remove rejected object: %w", err)
 	}
 	return nil
+}
+
+// download copies the object at key into dir.
+func (in *Ingest) download(ctx context.Context, key, dir string) (string, error) {
+	body, _, err := in.Objects.Get(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	defer body.Close()
+	path := filepath.Join(dir, "source")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("download %s: %w", key, err)
+	}
+	return path, nil
 }

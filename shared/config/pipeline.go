@@ -1,0 +1,74 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Pipeline is what the step functions, the sweeper and the backups read
+// beyond the queue URLs.
+type Pipeline struct {
+	// StepLease is how long a running step or a paid call in flight is held
+	// for a worker that stopped renewing it (STEP_LEASE_SECONDS, default 30).
+	// The sweeper hands a step whose lease ran out to another worker.
+	StepLease time.Duration
+	// DeadLetterQueueURLs are the dead-letter queues the sweeper watches
+	// (DEAD_LETTER_QUEUE_URLS, comma-separated).
+	DeadLetterQueueURLs []string
+	// BackupBucket is where database backups go (BACKUP_BUCKET).
+	BackupBucket string
+}
+
+// DefaultStepLease is STEP_LEASE_SECONDS's default.
+const DefaultStepLease = 30 * time.Second
+
+func (l *loader) pipeline(c *Config) {
+	c.Pipeline.StepLease = DefaultStepLease
+	if v, name, ssm := l.lookup("STEP_LEASE_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 5 || n > 600:
+			l.fail(name, ssm, fmt.Sprintf("is %q, want whole seconds from 5 to 600 (it must stay well below the queues' visibility timeouts)", v))
+		default:
+			c.Pipeline.StepLease = time.Duration(n) * time.Second
+		}
+	}
+	if v, name, ssm := l.lookup("DEAD_LETTER_QUEUE_URLS"); v != "" {
+		for _, u := range strings.Split(v, ",") {
+			u = strings.TrimSpace(u)
+			if u == "" {
+				continue
+			}
+			if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+				l.fail(name, ssm, fmt.Sprintf("holds %q, which is not a queue URL (want comma-separated http(s) URLs)", u))
+				continue
+			}
+			c.Pipeline.DeadLetterQueueURLs = append(c.Pipeline.DeadLetterQueueURLs, u)
+		}
+	}
+	if v, name, ssm := l.lookup("BACKUP_BUCKET"); v != "" {
+		if !bucketName(v) {
+			l.fail(name, ssm, fmt.Sprintf("is %q, which is not an S3 bucket name", v))
+		} else {
+			c.Pipeline.BackupBucket = v
+		}
+	}
+}
+
+// bucketName checks S3's bucket naming rules (3-63 lower-case letters,
+// digits, dots and hyphens, starting and ending with a letter or digit).
+func bucketName(s string) bool {
+	if len(s) < 3 || len(s) > 63 {
+		return false
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(s)-1
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

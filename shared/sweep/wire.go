@@ -1,0 +1,42 @@
+package sweep
+
+import (
+	"context"
+
+	"github.com/redub/redub/shared/asset"
+	"github.com/redub/redub/shared/auth"
+	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/lambdarun"
+	"github.com/redub/redub/shared/queue"
+	"github.com/redub/redub/shared/ratelimit"
+	"github.com/redub/redub/shared/storage"
+)
+
+// New builds the sweeper from the function's config; the dead-letter queues
+// come from DEAD_LETTER_QUEUE_URLS.
+func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
+	db, err := app.DB()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := app.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sqsClient := queue.NewClient(awsCfg, app.Getenv)
+	limiter := ratelimit.New(db, nil)
+	return &Sweeper{
+		Jobs: job.NewStore(db), Assets: asset.NewStore(db),
+		Queue: queue.NewSender(sqsClient, app.Config.Queues.All()), DeadLetters: sqsClient, DLQURLs: app.Config.Pipeline.DeadLetterQueueURLs,
+		Uploads: storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{}),
+		Log:     app.Log, Lease: app.Config.Pipeline.StepLease,
+		Cleanup: func(ctx context.Context) error {
+			if _, err := limiter.Cleanup(ctx); err != nil {
+				return err
+			}
+			return auth.PurgeSessions(ctx, db)
+		},
+	}, nil
+}
+
+func storagePrefix(a asset.Asset) string { return storage.UploadPrefix(a.UserID, a.ID) }
