@@ -39,6 +39,13 @@ type process struct {
 	pending [][]byte
 }
 
+// rieOnlyVariables are set by or for RIE and removed from the function's own
+// environment, since Lambda gives a function none of them (see spawn).
+var rieOnlyVariables = []string{"AWS_LAMBDA_FUNCTION_TIMEOUT", "AWS_LAMBDA_METADATA_TOKEN", "AWS_LAMBDA_METADATA_API"}
+
+// envProgram runs the function with a variable removed (coreutils' env).
+const envProgram = "/usr/bin/env"
+
 // spawn starts an RIE process for e on two free loopback ports.
 func (e *environment) spawn(ctx context.Context) (*process, error) {
 	addrs, reserved, err := ports.reserve(ctx, 2)
@@ -51,11 +58,20 @@ func (e *environment) spawn(ctx context.Context) (*process, error) {
 		return nil, fmt.Errorf("output pipe for aws-lambda-rie: %w", err)
 	}
 	spec := e.pool.spec
-	cmd := exec.Command(e.pool.m.opts.RIE, //nolint:noctx // the environment outlives ctx; stop ends it
+	args := []string{
 		"--log-level", "warn", // its INFO lines are a dozen per cold start; warnings and errors stay
 		"--runtime-interface-emulator-address", addrs[0],
 		"--runtime-api-address", addrs[1],
-		spec.Binary)
+		// RIE needs AWS_LAMBDA_FUNCTION_TIMEOUT for the invoke deadline, but
+		// Lambda gives a function no such variable: the function starts
+		// without it, and reads its budget from the invocation's deadline.
+		envProgram,
+	}
+	for _, v := range rieOnlyVariables {
+		args = append(args, "--unset="+v)
+	}
+	args = append(args, spec.Binary)
+	cmd := exec.Command(e.pool.m.opts.RIE, args...) //nolint:noctx // the environment outlives ctx; stop ends it
 	cmd.Dir = spec.Dir
 	cmd.Env = e.env
 	cmd.Stdout, cmd.Stderr = w, w

@@ -1,0 +1,51 @@
+package job_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestOnlyTheOwnersWriteTheirTables fails when a package other than a
+// table's owner writes it: jobs, job_steps and outputs belong to shared/job,
+// assets to shared/asset. Tests may seed and inspect rows as they like.
+func TestOnlyTheOwnersWriteTheirTables(t *testing.T) {
+	t.Parallel()
+	owners := map[string]string{"jobs": "shared/job", "job_steps": "shared/job", "outputs": "shared/job", "assets": "shared/asset"}
+	write := regexp.MustCompile(`(?i)\b(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(jobs|job_steps|outputs|assets)\b`)
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	var offenders []string
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || rel == "migrations" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range write.FindAllStringSubmatch(string(b), -1) {
+			if owner := owners[strings.ToLower(m[1])]; filepath.Dir(rel) != owner {
+				offenders = append(offenders, rel+": "+m[0])
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Empty(t, offenders, "only a table's owning package writes it; ask its store instead")
+}
