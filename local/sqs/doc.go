@@ -43,8 +43,10 @@
 //     sends the deprecated AttributeNames, so ApproximateReceiveCount and the
 //     other attributes reach the event.
 //   - ChangeMessageVisibility adds to ApproximateReceiveCount, which would
-//     push messages to the dead-letter queue early: the poller never calls
-//     it.
+//     push messages that functions hand back with a backoff to the
+//     dead-letter queue early. server.mjs mends that one statement as it
+//     loads the package (and refuses to start if it cannot), so only receives
+//     count, as in SQS. The poller itself never calls it.
 //   - Redrive to the dead-letter queue works: a message is moved when its
 //     visibility timeout ends after its maxReceiveCount-th receive, with its
 //     MessageId and attributes and a DeadLetterQueueSourceArn attribute (but

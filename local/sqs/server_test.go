@@ -8,7 +8,11 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 )
 
@@ -78,4 +82,34 @@ func TestServerPortTaken(t *testing.T) {
 	_, err = StartServer(t.Context(), ServerOptions{ToolsDir: toolsDir, Port: l.Addr().(*net.TCPAddr).Port})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "EADDRINUSE", "the error shows the server's output")
+}
+
+// TestChangeVisibilityDoesNotCountAsAReceive: as in SQS, only receives count
+// towards maxReceiveCount, so a message handed back with a backoff several
+// times reaches its dead-letter queue after maxReceiveCount receives, not
+// sooner.
+func TestChangeVisibilityDoesNotCountAsAReceive(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	main, dlq := b.queue(t, 30*time.Second, 3)
+	b.send(t, main.URL, "hello")
+	for receive := 1; receive <= 3; receive++ {
+		var got []types.Message
+		require.Eventually(t, func() bool {
+			out, err := b.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(main.URL),
+				AttributeNames: []types.QueueAttributeName{"All"}})
+			require.NoError(t, err)
+			got = out.Messages
+			return len(got) == 1
+		}, 5*time.Second, 20*time.Millisecond, "receive %d", receive)
+		require.Equal(t, strconv.Itoa(receive), got[0].Attributes["ApproximateReceiveCount"])
+		// Hand it back twice (a backoff, then a shorter one), as a failed step does.
+		for _, secs := range []int32{5, 0} {
+			_, err := b.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(main.URL),
+				ReceiptHandle: got[0].ReceiptHandle, VisibilityTimeout: secs})
+			require.NoError(t, err)
+		}
+	}
+	require.Zero(t, b.depth(t, dlq.URL).Visible, "three receives of maxReceiveCount 3: not dead-lettered yet")
 }
