@@ -43,7 +43,7 @@ deps-dev: ## install the Debian packages `make dev` needs (as root; otherwise pr
 
 .PHONY: test
 test: deps tools ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
-	go run ./cmd/redub db run -- go test -count=1 ./...
+	go run ./cmd/redub db run -- go test -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come from here)
@@ -53,10 +53,6 @@ bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come 
 		go test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 10x ./local/stack ./local/lambda && \
 		go test -count=1 -run '^$$' -bench . -benchtime 50x ./local/sqs && \
 		go test -count=1 -run '^$$' -bench . -benchtime 3x ./shared/media ./e2e"
-
-.PHONY: test-short
-test-short: ## run the tests that need no database
-	go test -short ./...
 
 .PHONY: deps
 deps: ## install the Debian packages the tests need (as root; otherwise prints the apt command)
