@@ -20,8 +20,7 @@ func TestPaidProviders(t *testing.T) {
 	e := startWith(t, map[string]string{
 		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL,
 		"ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
-		"STEP_LEASE_SECONDS": "3",
-	}, 5*time.Second)
+	}, 0) // the template's visibility timeouts and the default lease: recovery must not depend on either being short
 	token, _ := e.login(t, "payer@example.com")
 	dir := t.TempDir()
 	src := sample(t, dir, 8)
@@ -40,16 +39,21 @@ func TestPaidProviders(t *testing.T) {
 			}
 			return j.Status == "failed"
 		}, 2*time.Minute, 50*time.Millisecond)
+		callsAtKill := el.Calls()
 		require.True(t, killFunction(t, "synthesize"), "the synthesize process was found and killed")
-		j := e.waitJob(t, token, id, 3*time.Minute)
+		killed := time.Now()
+		// The queue's visibility timeout is 5400 s: only the sweeper, finding
+		// the dead worker's lease expired, can bring the step back this soon.
+		j := e.waitJob(t, token, id, 4*time.Minute)
 		require.Equal(t, "succeeded", j.Status, "%+v", j)
+		t.Logf("killed synthesize: job succeeded %.0f s later", time.Since(killed).Seconds())
 		var attempts int
 		for _, s := range j.Steps {
 			if s.Name == "synthesize" {
 				attempts = s.Attempts
 			}
 		}
-		require.GreaterOrEqual(t, attempts, 2, "the message came back after the visibility timeout")
+		require.GreaterOrEqual(t, attempts, 2, "the step was started again after its worker died")
 
 		var segments, paid, distinct int
 		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT (usage->>'clips')::int FROM job_steps WHERE job_id = $1 AND step = 'synthesize'`, id).Scan(&segments))
@@ -58,6 +62,10 @@ func TestPaidProviders(t *testing.T) {
 		require.Positive(t, segments)
 		require.Equal(t, segments, paid, "one paid call per segment in the ledger")
 		require.Equal(t, paid, distinct)
+		// What the provider saw: each segment once, except the one in flight at
+		// the kill, whose answer the dead worker never recorded.
+		require.GreaterOrEqual(t, el.Calls(), segments)
+		require.LessOrEqual(t, el.Calls(), segments+1, "calls at the fake: %d at the kill, %d segments", callsAtKill, segments)
 		var voiceovers int
 		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT count(*) FROM outputs WHERE job_id = $1 AND kind = 'voiceover'`, id).Scan(&voiceovers))
 		require.Equal(t, 1, voiceovers, "one set of outputs")
