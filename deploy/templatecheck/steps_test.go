@@ -33,7 +33,7 @@ func TestEveryStepHasItsPlaces(t *testing.T) {
 			}
 			events := fmt.Sprint(tpl.FunctionProperties(id + "Function")["Events"])
 			require.Contains(t, events, id+"Queue", "%sFunction is not fed by %sQueue", id, id)
-			require.Contains(t, fmt.Sprint(tpl.Properties(id+"Queue")["RedrivePolicy"]), id+"DeadLetterQueue")
+			require.Contains(t, fmt.Sprint(tpl.Properties(id + "Queue")["RedrivePolicy"]), id+"DeadLetterQueue")
 			variable := strings.ToUpper(step) + "_QUEUE_URL"
 			require.Contains(t, globals, variable, "Globals does not give every function %s", variable)
 			require.Contains(t, string(envExample), "\n"+variable+"=", ".env.example does not document %s", variable)
