@@ -152,7 +152,7 @@ func TestNoWildcardIAMRefuses(t *testing.T) {
 			statement(t, tpl, "AssetsDownloadFunction", "SignDownloads")["Resource"] = map[string]any{"Fn::Sub": "${MediaBucket.Arn}/*"}
 		}, []string{"AssetsDownloadFunction"}},
 		{"action s3:*", templatecheck.NoWildcardIAM, func(t *testing.T, tpl *templatecheck.Template) {
-			statement(t, tpl, "IngestFunction", "ReadAndRemoveUploads")["Action"] = []any{"s3:*"}
+			statement(t, tpl, "IngestFunction", "ReadPinAndRemoveUploads")["Action"] = []any{"s3:*"}
 		}, []string{"IngestFunction"}},
 		{"NotResource in an Allow", templatecheck.NoWildcardIAM, func(t *testing.T, tpl *templatecheck.Template) {
 			s := statement(t, tpl, "SweeperFunction", "ReadDeadLetters")

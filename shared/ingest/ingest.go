@@ -32,6 +32,7 @@ import (
 type Objects interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, storage.Object, error)
 	Head(ctx context.Context, key string) (storage.Object, error)
+	Copy(ctx context.Context, src, dst string, size int64, etag string) error
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -113,7 +114,7 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	path, err := in.download(ctx, key, dir)
+	path, got, err := in.download(ctx, key, dir)
 	if err != nil {
 		return err
 	}
@@ -125,12 +126,27 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", key, err)
 	}
-	return in.accept(ctx, a, info)
+	// Pin what was verified: a copy of exactly these bytes (their ETag) at a
+	// key no upload URL is signed for. Every later step and download reads
+	// the copy, so a PUT to the upload URL after this changes nothing.
+	pinned := storage.VerifiedKey(a.UserID, a.ID, a.Filename)
+	if err := in.Objects.Copy(ctx, key, pinned, got.Size, got.ETag); err != nil {
+		return fmt.Errorf("pin verified upload: %w", err)
+	}
+	if err := in.accept(ctx, a, info, pinned); err != nil {
+		return err
+	}
+	// The upload itself is no longer needed; bytes put there later have no
+	// asset and are removed when their event comes.
+	if err := in.Objects.Delete(ctx, key); err != nil {
+		in.Log.WarnContext(ctx, "remove the upload after pinning it failed", "error", err.Error())
+	}
+	return nil
 }
 
 // accept marks the asset ready with its probe data and creates its job in
 // the same transaction; the job's first step is sent after the commit.
-func (in *Ingest) accept(ctx context.Context, a asset.Asset, info media.Info) error {
+func (in *Ingest) accept(ctx context.Context, a asset.Asset, info media.Info, pinned string) error {
 	probe, err := json.Marshal(info)
 	if err != nil {
 		return fmt.Errorf("encode probe: %w", err)
@@ -142,7 +158,7 @@ func (in *Ingest) accept(ctx context.Context, a asset.Asset, info media.Info) er
 	var j job.Job
 	created := false
 	err = in.DB.WithTx(ctx, func(tx pgx.Tx) error {
-		if err := in.Assets.MarkReadyTx(ctx, tx, a.ID, kind, probe, a.ObjectKey); err != nil {
+		if err := in.Assets.MarkReadyTx(ctx, tx, a.ID, kind, probe, pinned); err != nil {
 			return err
 		}
 		var err error
@@ -196,24 +212,24 @@ func (in *Ingest) reject(ctx context.Context, a asset.Asset, reason string) erro
 	return nil
 }
 
-// download copies the object at key into dir.
-func (in *Ingest) download(ctx context.Context, key, dir string) (string, error) {
-	body, _, err := in.Objects.Get(ctx, key)
+// download copies the object at key into dir and describes what it read.
+func (in *Ingest) download(ctx context.Context, key, dir string) (string, storage.Object, error) {
+	body, obj, err := in.Objects.Get(ctx, key)
 	if err != nil {
-		return "", fmt.Errorf("download %s: %w", key, err)
+		return "", obj, fmt.Errorf("download %s: %w", key, err)
 	}
 	defer body.Close()
 	path := filepath.Join(dir, "source")
 	f, err := os.Create(path)
 	if err != nil {
-		return "", fmt.Errorf("download %s: %w", key, err)
+		return "", obj, fmt.Errorf("download %s: %w", key, err)
 	}
 	if _, err := io.Copy(f, body); err != nil {
 		f.Close()
-		return "", fmt.Errorf("download %s: %w", key, err)
+		return "", obj, fmt.Errorf("download %s: %w", key, err)
 	}
 	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("download %s: %w", key, err)
+		return "", obj, fmt.Errorf("download %s: %w", key, err)
 	}
-	return path, nil
+	return path, obj, nil
 }

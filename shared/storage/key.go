@@ -30,6 +30,15 @@ func UploadKey(userID, assetID uuid.UUID, filename string) string {
 	return UploadPrefix(userID, assetID) + sourceName + extension(filename)
 }
 
+// VerifiedKey returns the key of the copy ingest makes of an upload's bytes
+// once it has verified them: uploads/<user>/<asset>/verified<ext>. No upload
+// URL is ever signed for it, so its owner cannot replace those bytes, and it
+// is not an upload key (ParseUploadKey refuses it), so its ObjectCreated event
+// starts nothing.
+func VerifiedKey(userID, assetID uuid.UUID, filename string) string {
+	return UploadPrefix(userID, assetID) + "verified" + extension(filename)
+}
+
 // UploadPrefix returns the prefix, ending in a slash, under which all of an
 // asset's uploaded objects live: uploads/<user>/<asset>/. It is what
 // DeletePrefix is given when the asset is deleted.
