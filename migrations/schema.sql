@@ -39,6 +39,7 @@ CREATE TABLE job_steps (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    dispatch integer DEFAULT 1 NOT NULL,
     CONSTRAINT job_steps_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
     CONSTRAINT job_steps_job_id_position_key UNIQUE (job_id, "position"),
     CONSTRAINT job_steps_pkey PRIMARY KEY (job_id, step),
@@ -100,7 +101,7 @@ CREATE TABLE provider_calls (
     error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT provider_calls_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE SET NULL,
+    CONSTRAINT provider_calls_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
     CONSTRAINT provider_calls_pkey PRIMARY KEY (id),
     CONSTRAINT provider_calls_request_hash_key UNIQUE (request_hash),
     CONSTRAINT provider_calls_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
@@ -143,6 +144,7 @@ CREATE TABLE users (
 
 CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at) WHERE (status = 'pending'::text);
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);
 CREATE INDEX jobs_active_idx ON public.jobs USING btree (updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 CREATE INDEX jobs_asset_idx ON public.jobs USING btree (asset_id);

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/postgres"
+	"github.com/redub/redub/shared/storage"
 )
 
 // Defaults for Options.
@@ -36,6 +38,21 @@ type Options struct {
 	Wait time.Duration
 	// Poll is how often Do looks again while it waits (default DefaultPoll).
 	Poll time.Duration
+	// Blobs stores and finds binary results (Outcome.Body at
+	// Outcome.ResultKey). Needed only by calls that return a Body.
+	Blobs Blobs
+	// RecordFor is how long Do keeps trying to record a paid outcome when the
+	// database refuses (default DefaultRecordFor).
+	RecordFor time.Duration
+}
+
+// DefaultRecordFor is how long Do keeps trying to record a paid outcome.
+const DefaultRecordFor = 20 * time.Second
+
+// Blobs is the object store a Ledger keeps binary results in.
+type Blobs interface {
+	Put(ctx context.Context, key, contentType string, body io.Reader, size int64) error
+	Head(ctx context.Context, key string) (storage.Object, error)
 }
 
 // Ledger records paid provider calls in provider_calls so that none is paid
@@ -57,6 +74,9 @@ func NewWithOptions(db *postgres.DB, opts Options) *Ledger {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
+	if opts.RecordFor <= 0 {
+		opts.RecordFor = DefaultRecordFor
+	}
 	return &Ledger{db: db, opts: opts}
 }
 
@@ -64,19 +84,24 @@ func NewWithOptions(db *postgres.DB, opts Options) *Ledger {
 type Call struct {
 	Provider  string    // "openai", "elevenlabs"
 	Operation string    // "transcribe", "translate", "speech"...
-	JobID     uuid.UUID // the job that pays, or uuid.Nil; must name an existing job
+	UserID    uuid.UUID // whose call it is: part of the hash, so no one reuses another's result
+	JobID     uuid.UUID // the job that pays, or uuid.Nil; must name an existing job (its row goes with it)
 	Step      string    // the job step that makes the call, or ""
 	// Request is everything that decides the result (model, options, the
-	// input or a digest of it), hashed as canonical JSON with Provider and
-	// Operation. Two Calls with equal hashes are the same call, whatever
-	// their JobID or Step.
+	// input or a digest of it), hashed as canonical JSON with UserID,
+	// Provider and Operation. Two Calls with equal hashes are the same call,
+	// whatever their JobID or Step.
 	Request any
 }
 
 // Outcome is the result of a call.
 type Outcome struct {
 	Result    json.RawMessage // a JSON result (transcript, translation...), or nil
-	ResultKey string          // the object key of a binary result the caller stored, or ""
+	ResultKey string          // the object key of a binary result, or ""
+	// Body is a binary result (audio) that Do stores at ResultKey once the
+	// call's success is recorded (Options.Blobs); a reused outcome has none.
+	Body        []byte
+	ContentType string
 	Usage     json.RawMessage // what the call consumed (JSON), or nil
 	Reused    bool            // true when the stored outcome of an earlier call was returned
 }
@@ -141,8 +166,8 @@ var ErrLeaseLost = errors.New("ledger: lease on the call lost")
 // paid, and the caller may still use it.
 var ErrNotRecorded = errors.New("ledger: outcome not recorded")
 
-// Hash returns the SHA-256 of the canonical JSON of c's Provider, Operation
-// and Request: object keys sorted at every level, no insignificant space,
+// Hash returns the SHA-256 of the canonical JSON of c's UserID, Provider,
+// Operation and Request: object keys sorted at every level, no insignificant space,
 // numbers as written. So the hash does not depend on map order, on the key
 // order of a json.RawMessage, or on whether Request is a struct or a map with
 // the same JSON. It fails when Request cannot be encoded as JSON.
@@ -153,10 +178,11 @@ func Hash(c Call) ([]byte, error) {
 	}
 	b, err := json.Marshal(struct {
 		V         int             `json:"v"`
+		User      uuid.UUID       `json:"user"`
 		Provider  string          `json:"provider"`
 		Operation string          `json:"operation"`
 		Request   json.RawMessage `json:"request"`
-	}{1, c.Provider, c.Operation, req})
+	}{2, c.UserID, c.Provider, c.Operation, req})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: hash %s %s: %w", c.Provider, c.Operation, err)
 	}
@@ -290,6 +316,14 @@ func (l *Ledger) claim(ctx context.Context, c Call, hash []byte) (*claim, Outcom
 			return nil, Outcome{}, fmt.Errorf("ledger: read %s %s: %w", c.Provider, c.Operation, err)
 		}
 		switch {
+		case status == Succeeded && resultKey != nil && !l.blobExists(ctx, *resultKey):
+			// The stored result is gone (its object was deleted): the call is
+			// made again, once, as if it had failed.
+			if _, err := l.db.Exec(ctx, `UPDATE provider_calls SET status = 'failed', error = 'its stored result is gone', updated_at = now()
+				WHERE request_hash = $1 AND status = 'succeeded'`, hash); err != nil {
+				return nil, Outcome{}, fmt.Errorf("ledger: reopen %s %s: %w", c.Provider, c.Operation, err)
+			}
+			continue
 		case status == Succeeded:
 			return nil, Outcome{Result: result, ResultKey: deref(resultKey), Usage: usage, Reused: true}, nil
 		case status == Pending && leaseLeft > 0:
@@ -331,19 +365,76 @@ func (l *Ledger) run(ctx context.Context, c Call, cl claim, fn func(ctx context.
 	}
 
 	out.Reused = false
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer wcancel()
-	// A success is stored even if the lease was lost meanwhile (the call was
-	// paid; its outcome is as good as anyone's), but never over another
-	// holder's success.
-	_, err = l.db.Exec(wctx, `UPDATE provider_calls
-		SET status = 'succeeded', result = $2::jsonb, result_key = $3, usage = $4::jsonb, error = NULL, updated_at = now()
-		WHERE id = $1 AND status <> 'succeeded'`,
-		cl.id, jsonParam(out.Result), nullIfEmpty(out.ResultKey), usageParam(out.Usage))
-	if err != nil {
-		return out, fmt.Errorf("%w: %s %s: %w", ErrNotRecorded, c.Provider, c.Operation, err)
+	if len(out.Body) > 0 && (out.ResultKey == "" || l.opts.Blobs == nil) {
+		err := fmt.Errorf("%s %s: a binary result needs a ResultKey and Options.Blobs", c.Provider, c.Operation)
+		return Outcome{}, errors.Join(err, l.fail(ctx, cl, err.Error()))
+	}
+	// The call was paid: record that first, before anything else can fail,
+	// and keep trying while the database refuses. A success is stored even if
+	// the lease was lost meanwhile (its outcome is as good as anyone's), but
+	// never over another holder's success.
+	if err := l.record(ctx, c, cl, out); err != nil {
+		return out, err
+	}
+	if len(out.Body) > 0 {
+		if err := l.storeBody(ctx, out); err != nil {
+			// Recorded, but its result is not stored: the next Do finds the
+			// object missing and pays again, once.
+			return out, fmt.Errorf("%s %s: store the paid result: %w", c.Provider, c.Operation, err)
+		}
 	}
 	return out, nil
+}
+
+// record marks the claim's call succeeded with out, retrying for
+// Options.RecordFor while the database refuses.
+func (l *Ledger) record(ctx context.Context, c Call, cl claim, out Outcome) error {
+	give := time.Now().Add(l.opts.RecordFor)
+	wait := 250 * time.Millisecond
+	for {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err := l.db.Exec(wctx, `UPDATE provider_calls
+			SET status = 'succeeded', result = $2::jsonb, result_key = $3, usage = $4::jsonb, error = NULL, updated_at = now()
+			WHERE id = $1 AND status <> 'succeeded'`,
+			cl.id, jsonParam(out.Result), nullIfEmpty(out.ResultKey), usageParam(out.Usage))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(wait).After(give) {
+			return fmt.Errorf("%w: %s %s: %w", ErrNotRecorded, c.Provider, c.Operation, err)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 4*time.Second)
+	}
+}
+
+// storeBody puts a paid binary result at its key, trying a few times.
+func (l *Ledger) storeBody(ctx context.Context, out Outcome) error {
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 500 * time.Millisecond)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		err = l.opts.Blobs.Put(wctx, out.ResultKey, out.ContentType, bytes.NewReader(out.Body), int64(len(out.Body)))
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// blobExists reports whether a stored binary result is still there; when it
+// cannot tell (no Blobs, or the store fails) it says yes, and the caller finds
+// out when it reads the object.
+func (l *Ledger) blobExists(ctx context.Context, key string) bool {
+	if l.opts.Blobs == nil {
+		return true
+	}
+	_, err := l.opts.Blobs.Head(ctx, key)
+	return apperr.CodeOf(err) != apperr.NotFound
 }
 
 // fail records the claim's attempt as failed, unless another holder has

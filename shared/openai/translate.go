@@ -83,6 +83,22 @@ func (c *Client) Translate(ctx context.Context, segs []Segment, req TranslateReq
 	return out, total, nil
 }
 
+// Chunks splits segs as Translate sends them, one request each: about
+// ChunkChars characters of text per chunk. A caller that records each paid
+// request (the ledger) translates chunk by chunk.
+func (c *Client) Chunks(segs []Segment) [][]Segment {
+	limit := c.ChunkChars
+	if limit <= 0 {
+		limit = DefaultChunkChars
+	}
+	spans := chunks(segs, limit)
+	out := make([][]Segment, len(spans))
+	for i, sp := range spans {
+		out[i] = segs[sp[0]:sp[1]]
+	}
+	return out
+}
+
 // chunks splits segs into [start, end) spans of at most limit characters of
 // text; a longer segment gets a span of its own.
 func chunks(segs []Segment, limit int) [][2]int {

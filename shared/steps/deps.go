@@ -22,6 +22,7 @@ type Objects interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, storage.Object, error)
 	Put(ctx context.Context, key, contentType string, body io.Reader, size int64) error
 	Head(ctx context.Context, key string) (storage.Object, error)
+	Copy(ctx context.Context, src, dst string, size int64, etag string) error
 	Delete(ctx context.Context, keys ...string) error
 }
 

@@ -66,24 +66,29 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		var key string
 		if s.ElevenLabs != nil {
 			key = sc.Key(s.Name(), fmt.Sprintf("seg-%04d.mp3", seg.ID))
-			call := ledger.Call{Provider: "elevenlabs", Operation: "tts", JobID: sc.Job.ID, Step: s.Name(),
+			call := ledger.Call{Provider: "elevenlabs", Operation: "tts", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: s.Name(),
 				Request: map[string]any{"voice": voice, "model": s.Model, "text": text, "previous": prev, "next": next}}
+			// The ledger records the paid call before it stores the audio, so
+			// a storage failure after the provider charged is not a second charge.
 			o, err := s.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
 				audio, u, err := s.ElevenLabs.Synthesize(ctx, elevenlabs.SpeechRequest{VoiceID: voice, ModelID: s.Model,
 					Text: text, PreviousText: prev, NextText: next})
 				if err != nil {
 					return ledger.Outcome{}, err
 				}
-				if err := s.putBytes(ctx, key, "audio/mpeg", audio); err != nil {
-					return ledger.Outcome{}, err
-				}
 				us, _ := json.Marshal(u)
-				return ledger.Outcome{ResultKey: key, Usage: us}, nil
+				return ledger.Outcome{ResultKey: key, Body: audio, ContentType: "audio/mpeg", Usage: us}, nil
 			})
 			if err != nil {
 				return pipeline.Result{}, err
 			}
-			key = o.ResultKey
+			if o.Reused && o.ResultKey != key {
+				// Another job of this user paid for it: keep a copy under this
+				// job, which outlives that job's deletion.
+				if err := s.Objects.Copy(ctx, o.ResultKey, key, 0, ""); err != nil {
+					return pipeline.Result{}, fmt.Errorf("copy reused clip: %w", err)
+				}
+			}
 			if o.Reused {
 				reused++
 			} else {

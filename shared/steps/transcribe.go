@@ -83,7 +83,7 @@ func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav strin
 		if err != nil {
 			return openai.Transcript{}, false, err
 		}
-		call := ledger.Call{Provider: "openai", Operation: "transcribe", JobID: sc.Job.ID, Step: t.Name(),
+		call := ledger.Call{Provider: "openai", Operation: "transcribe", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: t.Name(),
 			Request: map[string]any{"model": t.Model, "language": sc.Job.Params.SourceLanguage, "audio_sha256": sum}}
 		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
 			tr, u, err := t.OpenAI.Transcribe(ctx, c.Path, openai.TranscribeRequest{Model: t.Model, Language: sc.Job.Params.SourceLanguage})

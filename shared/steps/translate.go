@@ -42,24 +42,50 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 	for i, s := range tr.Segments {
 		segs[i] = openai.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
 	}
+	// One ledger entry per paid request: each chunk the client would send in
+	// one request is its own call, so a retry after a failure in chunk n
+	// reuses chunks 1..n-1.
 	req := openai.TranslateRequest{Model: t.Model, Source: tr.Language, Target: target}
-	call := ledger.Call{Provider: "openai", Operation: "translate", JobID: sc.Job.ID, Step: t.Name(),
-		Request: map[string]any{"model": t.Model, "source": tr.Language, "target": target, "segments": segs}}
-	o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
-		out, u, err := t.OpenAI.Translate(ctx, segs, req)
-		if err != nil {
-			return ledger.Outcome{}, err
-		}
-		res, _ := json.Marshal(out)
-		us, _ := json.Marshal(u)
-		return ledger.Outcome{Result: res, Usage: us}, nil
-	})
-	if err != nil {
-		return pipeline.Result{}, err
-	}
 	var out []openai.Segment
-	if err := json.Unmarshal(o.Result, &out); err != nil {
-		return pipeline.Result{}, fmt.Errorf("decode stored translation: %w", err)
+	usage := map[string]any{}
+	var promptTokens, completionTokens, paid, reused float64
+	chunks := t.OpenAI.Chunks(segs)
+	for i, chunk := range chunks {
+		if sc.Canceled(ctx) {
+			return pipeline.Result{}, pipeline.ErrCanceled
+		}
+		sc.Progress(ctx, t.Name(), 10+80*float64(i)/float64(len(chunks)), fmt.Sprintf("translating to %s (part %d of %d)", target, i+1, len(chunks)))
+		call := ledger.Call{Provider: "openai", Operation: "translate", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: t.Name(),
+			Request: map[string]any{"model": t.Model, "source": tr.Language, "target": target, "segments": chunk}}
+		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
+			got, u, err := t.OpenAI.Translate(ctx, chunk, req)
+			if err != nil {
+				return ledger.Outcome{}, err
+			}
+			res, _ := json.Marshal(got)
+			us, _ := json.Marshal(u)
+			return ledger.Outcome{Result: res, Usage: us}, nil
+		})
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		var part []openai.Segment
+		if err := json.Unmarshal(o.Result, &part); err != nil {
+			return pipeline.Result{}, fmt.Errorf("decode stored translation: %w", err)
+		}
+		out = append(out, part...)
+		var u struct {
+			Prompt     float64 `json:"prompt_tokens"`
+			Completion float64 `json:"completion_tokens"`
+		}
+		_ = json.Unmarshal(o.Usage, &u)
+		if o.Reused {
+			reused++
+		} else {
+			paid++
+			promptTokens += u.Prompt
+			completionTokens += u.Completion
+		}
 	}
 	translated := speech.Transcript{Language: target, Duration: tr.Duration, Engine: "openai"}
 	for _, s := range out {
@@ -69,12 +95,8 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	var usage map[string]any
-	_ = json.Unmarshal(o.Usage, &usage)
-	if usage == nil {
-		usage = map[string]any{}
-	}
-	usage["reused"] = o.Reused
+	usage["prompt_tokens"], usage["completion_tokens"] = promptTokens, completionTokens
+	usage["paid_calls"], usage["reused_calls"] = paid, reused
 	usage["segments"] = len(out)
 	return pipeline.Result{Outputs: outs, Usage: usage}, nil
 }

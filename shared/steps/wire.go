@@ -49,7 +49,7 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
 	lease := app.Config.Pipeline.StepLease
 	jobs := job.NewStore(db)
-	deps := &Deps{DB: db, Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease}),
+	deps := &Deps{DB: db, Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}),
 		Jobs: jobs, Log: app.Log}
 	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay}
