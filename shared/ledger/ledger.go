@@ -102,8 +102,8 @@ type Outcome struct {
 	// call's success is recorded (Options.Blobs); a reused outcome has none.
 	Body        []byte
 	ContentType string
-	Usage     json.RawMessage // what the call consumed (JSON), or nil
-	Reused    bool            // true when the stored outcome of an earlier call was returned
+	Usage       json.RawMessage // what the call consumed (JSON), or nil
+	Reused      bool            // true when the stored outcome of an earlier call was returned
 }
 
 // Status is the state of a recorded call.
