@@ -63,7 +63,7 @@ func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duratio
 			t.Logf("stack logs (tail):\n%s", tail(logs.String(), 80))
 		}
 	})
-	db, err := postgres.New(postgres.Options{URL: u.Pooled})
+	db, err := postgres.New(postgres.Options{URL: vars["DATABASE_URL"]})
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	return &env{st: st, db: db, api: st.APIURL(), v: contract(t), mu: &sync.Mutex{}}

@@ -30,6 +30,8 @@ type jobView struct {
 		Progress     float64
 		Error        *string
 		Attempts     int
+		StartedAt    *time.Time `json:"started_at"`
+		FinishedAt   *time.Time `json:"finished_at"`
 	}
 	Outputs []struct {
 		ID, Kind, Filename, ContentType string

@@ -75,10 +75,16 @@ func TestPaidProviders(t *testing.T) {
 	// transcription paid for above instead of calling the provider.
 	t.Run("429 then 200 succeeds", func(t *testing.T) {
 		before := oa.Calls().Transcriptions
-		oa.FailNext(1, openaitest.RateLimit(time.Second))
+		oa.FailNext(1, openaitest.RateLimit(3*time.Second))
 		asset := e.uploadFile(t, token, sample(t, t.TempDir(), 7), "video/mp4", map[string]any{"recipe": "captions"})
-		j := e.waitJob(t, token, e.jobOf(t, token, asset), 2*time.Minute)
+		id := e.jobOf(t, token, asset)
+		j := e.waitJob(t, token, id, 2*time.Minute)
 		require.Equal(t, "succeeded", j.Status, "%+v", j)
+		for _, s := range j.Steps {
+			if s.Name == "transcribe" && s.StartedAt != nil && s.FinishedAt != nil {
+				t.Logf("429 with Retry-After: 3, then 200: transcribe took %.1f s", s.FinishedAt.Sub(*s.StartedAt).Seconds())
+			}
+		}
 		require.Equal(t, before+2, oa.Calls().Transcriptions, "one refused with 429, then one answered")
 	})
 
@@ -88,7 +94,9 @@ func TestPaidProviders(t *testing.T) {
 		j := e.waitJob(t, token, e.jobOf(t, token, asset), 2*time.Minute)
 		require.Equal(t, "failed", j.Status)
 		require.NotNil(t, j.Error)
-		require.Contains(t, *j.Error, "OPENAI_API_KEY")
+		require.Contains(t, *j.Error, "refused this service's API key")
+		require.Contains(t, *j.Error, "support id ", "the details are in the logs")
+		require.NotContains(t, *j.Error, "OPENAI_API_KEY", "no variable names for the person")
 		require.NotContains(t, *j.Error, oa.APIKey)
 	})
 }

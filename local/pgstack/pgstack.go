@@ -168,6 +168,14 @@ func (s *Stack) Stop(ctx context.Context) error {
 	return err
 }
 
+// BouncerPID is the process id of the stack's PgBouncer (for drills that
+// freeze the pooler with SIGSTOP: they signal only this process).
+func (s *Stack) BouncerPID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bouncer.pid
+}
+
 // Alive reports whether both servers are still running. It does not check
 // that they answer; see Ping.
 func (s *Stack) Alive() bool {

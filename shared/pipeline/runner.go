@@ -106,6 +106,20 @@ type Runner struct {
 	// Retry-After, a paid call's lease in flight elsewhere); nil or false: the
 	// queue's backoff.
 	RetryDelay func(err error) (time.Duration, bool)
+	// Describe says in plain words what went wrong, for the errors a person
+	// may see on a job (media refused, a provider's refusal); nil or false:
+	// "an internal error". Internals (stderr, S3 errors, variable names)
+	// stay in the logs.
+	Describe func(err error) (string, bool)
+}
+
+// supportID is what a failure reason gives a person to quote: the trace id
+// every log line of the job carries, else the job id.
+func supportID(j job.Job) string {
+	if j.TraceID != "" {
+		return j.TraceID
+	}
+	return j.ID.String()
 }
 
 // Context is a step's view of its job.
@@ -290,13 +304,13 @@ func (r *Runner) finish(ctx context.Context, sc *Context, werr error, elapsed ti
 		}
 		return err
 	case r.permanent(werr) || sc.Attempt >= r.maxAttempts():
-		reason := Reason(step, werr)
+		reason := Reason(step, werr, r.Describe, supportID(sc.Job))
 		r.Log.WarnContext(ctx, "step failed", "reason", reason, "attempt", sc.Attempt, "error", werr.Error())
 		_, err := r.Jobs.Fail(ctx, jobID, step, reason)
 		return err
 	}
 	r.Log.WarnContext(ctx, "step attempt failed; it will be retried", "attempt", sc.Attempt, "error", werr.Error())
-	if err := r.Jobs.Retry(ctx, jobID, step, sc.Attempt, Reason(step, werr)); err != nil {
+	if err := r.Jobs.Retry(ctx, jobID, step, sc.Attempt, Reason(step, werr, r.Describe, supportID(sc.Job))); err != nil {
 		return errors.Join(werr, err)
 	}
 	err := fmt.Errorf("%s attempt %d: %w", step, sc.Attempt, werr)
@@ -394,11 +408,32 @@ func (r *Runner) permanent(err error) bool {
 	return false
 }
 
-// Reason is the failure text a person sees on the job.
-func Reason(step string, err error) string {
-	msg := err.Error()
-	if e, ok := apperr.As(err); ok {
+// Reason is the failure text a person sees on the job. Errors written for
+// people (apperr messages, Fail) are shown as they are, others as describe
+// says (nil: none); anything else is "an internal error". The details stay in
+// the logs, found by the support id (the job's trace id) that ends the text.
+func Reason(step string, err error, describe func(error) (string, bool), supportID string) string {
+	var msg string
+	var p *Permanent
+	e, isApp := apperr.As(err)
+	switch {
+	case errors.As(err, &p) && !isApp:
+		msg = p.Err.Error()
+	case isApp && e.Code != apperr.Internal && e.Code != apperr.Unavailable:
 		msg = e.Message
+	default:
+		if describe != nil {
+			if d, ok := describe(err); ok {
+				msg = d
+			}
+		}
 	}
-	return fmt.Sprintf("%s failed: %s", step, strings.TrimSpace(msg))
+	if msg == "" {
+		msg = "an internal error stopped it"
+	}
+	reason := fmt.Sprintf("%s failed: %s", step, strings.TrimSpace(msg))
+	if supportID != "" {
+		reason += " (support id " + supportID + ")"
+	}
+	return reason
 }

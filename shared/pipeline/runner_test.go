@@ -223,7 +223,7 @@ func TestTransientFailureAsksForItsRetryAfter(t *testing.T) {
 	require.Equal(t, 3*time.Second, after)
 	j := b.get(t)
 	require.Equal(t, job.Queued, j.Steps[0].Status)
-	require.Equal(t, "transcode failed: 429", *j.Steps[0].Error)
+	require.Equal(t, "transcode failed: an internal error stopped it (support id "+b.job.ID.String()+")", *j.Steps[0].Error)
 }
 
 func TestDeletingTheAssetWhileAStepRunsStopsItAndLeavesNoFiles(t *testing.T) {
@@ -257,7 +257,7 @@ func TestPermanentFailureFailsTheJobAtOnce(t *testing.T) {
 	require.NoError(t, b.runner.Handle(context.Background(), step, b.msg("transcode")), "a permanent failure is not retried")
 	j := b.get(t)
 	require.Equal(t, job.Failed, j.Status)
-	require.Equal(t, "transcode failed: the file has no audio track", *j.Error)
+	require.Equal(t, "transcode failed: the file has no audio track (support id "+b.job.ID.String()+")", *j.Error)
 	require.Equal(t, job.Failed, j.Steps[0].Status)
 	for _, s := range j.Steps[1:] {
 		require.Equal(t, job.Canceled, s.Status)
@@ -278,7 +278,8 @@ func TestTransientFailuresRetryThenFail(t *testing.T) {
 	require.NoError(t, b.runner.Handle(context.Background(), step, b.msg("transcode")))
 	j := b.get(t)
 	require.Equal(t, job.Failed, j.Status)
-	require.Contains(t, *j.Error, "connection reset by peer")
+	require.Equal(t, "transcode failed: an internal error stopped it (support id "+b.job.ID.String()+")", *j.Error,
+		"a person sees no internals; the logs have them")
 	require.Equal(t, pipeline.DefaultMaxAttempts, j.Steps[0].Attempts)
 }
 

@@ -48,3 +48,41 @@ func RetryDelay(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// Describe says in plain words what a step's error means to the person whose
+// job it is: no FFmpeg stderr, no S3 error text, no variable names (those are
+// in the logs).
+func Describe(err error) (string, bool) {
+	var rej *media.RejectError
+	if errors.As(err, &rej) {
+		return rej.Reason, true
+	}
+	var ee *media.ExecError
+	if errors.As(err, &ee) {
+		if ee.TimedOut {
+			return "processing the media took too long and was stopped", true
+		}
+		return "the media could not be processed", true
+	}
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		who := pe.Provider
+		if who == "" {
+			who = "the speech provider"
+		}
+		switch {
+		case pe.Status == 0:
+			return who + " could not be reached", true
+		case provider.QuotaCode(pe.Code):
+			return who + " says the account is out of quota or credits", true
+		case pe.Status == 401 || pe.Status == 403:
+			return who + " refused this service's API key; its operator must renew it", true
+		case pe.Status == 429:
+			return who + " kept refusing for too many requests", true
+		case pe.Status >= 500:
+			return who + " had a server error", true
+		}
+		return who + " refused the request", true
+	}
+	return "", false
+}

@@ -52,7 +52,7 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	deps := &Deps{DB: db, Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}),
 		Jobs: jobs, Log: app.Log}
 	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
-		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay}
+		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
 }
 
