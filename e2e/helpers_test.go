@@ -37,14 +37,10 @@ type env struct {
 }
 
 // start runs the real template on free ports with its own database.
+// start starts a local stack with the template's settings (no queue's
+// visibility is shortened: recovery must not depend on it) and extra
+// variables.
 func start(t testing.TB, extra map[string]string) *env {
-	t.Helper()
-	return startWith(t, extra, 0)
-}
-
-// startWith is start with every queue's visibility timeout capped (so a
-// crashed step's message comes back in seconds).
-func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duration) *env {
 	t.Helper()
 	u := pgtest.NewEmptyDatabase(t)
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct,
@@ -55,7 +51,7 @@ func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duratio
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs, MaxVisibility: maxVisibility})
+	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs})
 	require.NoError(t, err, "stack logs:\n%s", logs.String())
 	t.Cleanup(func() {
 		st.Stop(context.Background())

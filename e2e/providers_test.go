@@ -17,10 +17,10 @@ func TestPaidProviders(t *testing.T) {
 	t.Parallel()
 	oa := openaitest.New(t)
 	el := elevenlabstest.New(t)
-	e := startWith(t, map[string]string{
+	e := start(t, map[string]string{
 		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL,
 		"ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
-	}, 0) // the template's visibility timeouts and the default lease: recovery must not depend on either being short
+	}) // the template's visibility timeouts and the default lease: recovery must not depend on either being short
 	token, _ := e.login(t, "payer@example.com")
 	dir := t.TempDir()
 	src := sample(t, dir, 8)

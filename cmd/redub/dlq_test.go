@@ -61,10 +61,11 @@ func TestDlqDrillOnTheLocalStack(t *testing.T) {
 	stateDir := t.TempDir()
 	startCtx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	// Visibility capped at a second: a refused message comes back at once,
-	// so five receives take seconds, not the template's hours.
+	// The template's queue settings: the messages are put in the dead-letter
+	// queue directly, as if their receives had run out (the stand-in's redrive
+	// is tested in local/sqs).
 	st, err := stack.Start(startCtx, stack.Options{Root: root, StateDir: stateDir, Getenv: func(k string) string { return vars[k] },
-		Out: logs, MaxVisibility: time.Second})
+		Out: logs})
 	require.NoError(t, err, "stack logs:\n%s", logs.String())
 	t.Cleanup(func() {
 		st.Stop(context.Background())
@@ -82,9 +83,8 @@ func TestDlqDrillOnTheLocalStack(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	// Three transcode jobs whose step a live worker seems to hold (its lease
-	// runs for an hour): the step function answers "busy" to every delivery,
-	// as it would while something keeps it from finishing.
+	// Three transcode jobs whose step was sent and whose message then died:
+	// it is in the dead-letter queue, the step still queued.
 	src, ok := st.Queue("TranscodeQueue")
 	require.True(t, ok)
 	dlq, ok := st.Queue("TranscodeDeadLetterQueue")
@@ -97,12 +97,11 @@ func TestDlqDrillOnTheLocalStack(t *testing.T) {
 			VALUES ($1, $2, 'ready', 'video', 'talk.mp4', 'video/mp4', 1024, $3)`, asset, user, "uploads/"+user.String()+"/"+asset.String()+"/source.mp4")
 		j, _, err := job.NewStore(db).Create(ctx, job.NewJob{UserID: user, AssetID: asset, Recipe: job.Transcode, TraceID: "1-drill-" + asset.String()[:8]})
 		require.NoError(t, err)
-		exec(`UPDATE job_steps SET status = 'running', attempts = 1, enqueued_at = now(), started_at = now(), updated_at = now() + interval '1 hour'
-			WHERE job_id = $1`, j.ID)
+		exec(`UPDATE job_steps SET attempts = 1, enqueued_at = now(), started_at = now() WHERE job_id = $1`, j.ID)
 		exec(`UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1`, j.ID)
 		body, err := json.Marshal(queue.Message{V: queue.Version, JobID: j.ID, Step: job.StepTranscode, Attempt: 1, TraceID: j.TraceID})
 		require.NoError(t, err)
-		_, err = st.SQS().SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(src.URL), MessageBody: aws.String(string(body))})
+		_, err = st.SQS().SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(dlq.URL), MessageBody: aws.String(string(body))})
 		require.NoError(t, err)
 		ids = append(ids, j.ID)
 	}

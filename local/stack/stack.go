@@ -60,10 +60,6 @@ type Options struct {
 	Ports    Ports               // see DefaultPorts
 	Getenv   func(string) string // the process environment (.env.local is read on top)
 	Out      io.Writer           // the merged log stream
-	// MaxVisibility, when set, caps every queue's visibility timeout, so a
-	// message whose consumer crashed comes back in seconds rather than the
-	// template's hours (for failure drills and tests; the template is unchanged).
-	MaxVisibility time.Duration
 }
 
 // Stack is a running local stack.
@@ -409,7 +405,7 @@ func (s *Stack) createResources(ctx context.Context) error {
 	}
 	specs := make([]localsqs.QueueSpec, 0, len(s.tpl.Queues))
 	for _, q := range s.tpl.Queues {
-		spec := localsqs.QueueSpec{Name: q.Name, FIFO: q.FIFO, VisibilityTimeout: s.visibility(q.VisibilityTimeout),
+		spec := localsqs.QueueSpec{Name: q.Name, FIFO: q.FIFO, VisibilityTimeout: q.VisibilityTimeout,
 			Retention: q.Retention, MaxMessageSize: q.MaxMessageSize, MaxReceiveCount: q.MaxReceiveCount}
 		if q.DeadLetter != "" {
 			spec.DeadLetter = s.tpl.Queues[q.DeadLetter].Name
@@ -423,13 +419,6 @@ func (s *Stack) createResources(ctx context.Context) error {
 	}
 	s.queues = qs
 	return nil
-}
-
-func (s *Stack) visibility(d time.Duration) time.Duration {
-	if s.opts.MaxVisibility > 0 && d > s.opts.MaxVisibility {
-		return s.opts.MaxVisibility
-	}
-	return d
 }
 
 // parameter resolves a template parameter for local runs from the
@@ -597,7 +586,7 @@ func (s *Stack) startPollers(ctx context.Context) {
 				Function: f.LogicalID, QueueName: q.Name, QueueURL: info.URL, QueueARN: info.ARN,
 				BatchSize: src.BatchSize, MaxBatchingWindow: src.MaxBatchingWindow,
 				ReportBatchItemFailures: src.ReportBatchItemFailures, MaxConcurrency: src.MaxConcurrency,
-				VisibilityTimeout: s.visibility(q.VisibilityTimeout), Region: Region,
+				VisibilityTimeout: q.VisibilityTimeout, Region: Region,
 			}, s.log)
 			s.wg.Go(func() { _ = p.Run(ctx) })
 		}

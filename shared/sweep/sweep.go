@@ -178,7 +178,7 @@ func (s *Sweeper) deadLetters(ctx context.Context) (failed, stale int, err error
 			switch v {
 			case job.DeadFailed:
 				failed++
-				s.Log.WarnContext(ctx, "job failed: its step's message reached the dead-letter queue", "job_id", msg.JobID.String(), "step", msg.Step)
+				s.Log.WarnContext(ctx, "job failed by the sweeper: its step's current message reached the dead-letter queue", "job_id", msg.JobID.String(), "step", msg.Step)
 			case job.DeadStale:
 				stale++
 				s.Log.InfoContext(ctx, "removing a stale dead letter", "job_id", msg.JobID.String(), "step", msg.Step,
