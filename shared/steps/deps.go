@@ -1,6 +1,7 @@
 package steps
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -78,7 +79,7 @@ func (d *Deps) upload(ctx context.Context, path, key, kind, filename, contentTyp
 
 // putBytes stores b under key.
 func (d *Deps) putBytes(ctx context.Context, key, contentType string, b []byte) error {
-	if err := d.Objects.Put(ctx, key, contentType, bytesReader(b), int64(len(b))); err != nil {
+	if err := d.Objects.Put(ctx, key, contentType, bytes.NewReader(b), int64(len(b))); err != nil {
 		return fmt.Errorf("store %s: %w", key, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/redub/redub/shared/captions"
@@ -86,5 +87,8 @@ func writeSRT(path string, tr speech.Transcript) error {
 	for i, s := range tr.Segments {
 		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
 	}
-	return writeFile(path, captions.SRT(segs))
+	if err := os.WriteFile(path, captions.SRT(segs), 0o600); err != nil {
+		return fmt.Errorf("write captions: %w", err)
+	}
+	return nil
 }
