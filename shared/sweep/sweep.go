@@ -110,7 +110,7 @@ func (s *Sweeper) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 		every = DefaultLeaseEvery
 	}
 	deadline, ok := ctx.Deadline()
-	for ok && time.Until(deadline) > every+10*time.Second {
+	for ok && time.Until(deadline) > every+5*time.Second {
 		select {
 		case <-ctx.Done():
 			return err
