@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -34,9 +35,15 @@ func New(ctx context.Context, app *lambdarun.App) (*Ingest, error) {
 	}, nil
 }
 
+// RecordBudget is the most one upload's verification may take (download,
+// probe, pin). A batch starts a record only while its invocation has that
+// much left; the others go back to the queue for another invocation, so a
+// slow probe never fails other users' uploads by timing the batch out.
+const RecordBudget = 2 * time.Minute
+
 // Handler is the ingest function's SQS handler.
 func (in *Ingest) Handler(app *lambdarun.App) lambdarun.SQSHandler {
-	return lambdarun.SQS(app, func(ctx context.Context, msg events.SQSMessage) error {
+	return lambdarun.SQSWithBudget(app, RecordBudget, func(ctx context.Context, msg events.SQSMessage) error {
 		return in.HandleMessage(ctx, msg.Body)
 	})
 }

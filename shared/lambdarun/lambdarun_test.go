@@ -254,3 +254,43 @@ func TestSQSAdapterHandsFailedMessagesBackWithABackoff(t *testing.T) {
 	require.GreaterOrEqual(t, rec.in[1].VisibilityTimeout, int32(12))
 	require.LessOrEqual(t, rec.in[1].VisibilityTimeout, int32(18))
 }
+
+func TestSQSWithBudgetHandsBackWhatItHasNoTimeFor(t *testing.T) {
+	t.Parallel()
+	rec := &visibilityRecorder{}
+	var logs bytes.Buffer
+	url := "http://127.0.0.1:1/123456789012/redub-dev-ingest"
+	var started []string
+	_, h, err := lambdarun.Build(t.Context(), "test-fn", env(map[string]string{"INGEST_QUEUE_URL": url}), &logs,
+		func(_ context.Context, app *lambdarun.App) (any, error) {
+			app.SetVisibilityChanger(rec)
+			return lambdarun.SQSWithBudget(app, 400*time.Millisecond, func(ctx context.Context, m events.SQSMessage) error {
+				started = append(started, m.MessageId)
+				if m.Body == "slow" {
+					<-ctx.Done() // a probe that hangs: stopped at its own budget
+					return ctx.Err()
+				}
+				return nil
+			}), nil
+		})
+	require.NoError(t, err)
+	arn := "arn:aws:sqs:us-east-1:123456789012:redub-dev-ingest"
+	var recs []events.SQSMessage
+	for i, body := range []string{"ok", "slow", "ok", "ok"} {
+		recs = append(recs, events.SQSMessage{MessageId: fmt.Sprint("m", i+1), Body: body, ReceiptHandle: fmt.Sprint("r", i+1), EventSourceARN: arn})
+	}
+	payload, _ := json.Marshal(events.SQSEvent{Records: recs})
+	ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+	defer cancel()
+	out, err := lambdarun.Invoke(ctx, "inv", h, payload)
+	require.NoError(t, err, "the batch is not a timeout of the whole invocation")
+	var res events.SQSEventResponse
+	require.NoError(t, json.Unmarshal(out, &res))
+	require.Equal(t, []string{"m1", "m2"}, started, "after the slow one there is no time for a whole message")
+	require.Equal(t, []events.SQSBatchItemFailure{{ItemIdentifier: "m2"}, {ItemIdentifier: "m3"}, {ItemIdentifier: "m4"}}, res.BatchItemFailures)
+	var handedBack []string
+	for _, in := range rec.in {
+		handedBack = append(handedBack, *in.ReceiptHandle)
+	}
+	require.Equal(t, []string{"r2", "r3", "r4"}, handedBack)
+}

@@ -2,6 +2,7 @@ package lambdarun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
@@ -20,6 +21,9 @@ import (
 // ReportBatchItemFailures.
 type SQSHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
 
+// errNoTime is why a message the invocation had no time for is handed back.
+var errNoTime = errors.New("not started: the invocation had no time left for it")
+
 // VisibilityChanger is the SQS call SQS makes to hand a failed message back.
 type VisibilityChanger interface {
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
@@ -33,13 +37,39 @@ type VisibilityChanger interface {
 // stays at 6x the function's timeout). The others are deleted. Errors are
 // logged and reported to Sentry, which is flushed before return.
 func SQS(app *App, fn func(ctx context.Context, msg events.SQSMessage) error) SQSHandler {
+	return SQSWithBudget(app, 0, fn)
+}
+
+// SQSWithBudget is SQS for batches of several messages: a message is started
+// only while the invocation has at least perMessage left (its deadline), and
+// each runs with a deadline of at most perMessage. The messages not reached
+// are reported as batch item failures and come back at once, for another
+// invocation: one slow message never times out the whole batch. perMessage 0
+// means no budget.
+func SQSWithBudget(app *App, perMessage time.Duration, fn func(ctx context.Context, msg events.SQSMessage) error) SQSHandler {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var res events.SQSEventResponse
 		failed := false
-		for _, msg := range ev.Records {
+		deadline, hasDeadline := ctx.Deadline()
+		for i, msg := range ev.Records {
+			if perMessage > 0 && hasDeadline && time.Until(deadline) < perMessage {
+				for _, rest := range ev.Records[i:] {
+					res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rest.MessageId})
+					app.handBack(ctx, rest, queue.Retry(time.Second, errNoTime))
+				}
+				app.Log.WarnContext(ctx, "no time left in this invocation; handing the rest of the batch back", "left", len(ev.Records)-i)
+				break
+			}
 			mctx := obs.With(ctx, obs.RequestID, msg.MessageId)
 			start := time.Now()
-			err := callSafely(mctx, app, func(c context.Context) error { return fn(c, msg) })
+			err := callSafely(mctx, app, func(c context.Context) error {
+				if perMessage > 0 {
+					var cancel context.CancelFunc
+					c, cancel = context.WithTimeout(c, perMessage)
+					defer cancel()
+				}
+				return fn(c, msg)
+			})
 			if err == nil {
 				app.Log.InfoContext(mctx, "message done", "message_id", msg.MessageId,
 					"duration_ms", float64(time.Since(start).Microseconds())/1000)
