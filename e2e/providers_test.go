@@ -40,7 +40,7 @@ func TestPaidProviders(t *testing.T) {
 			return j.Status == "failed"
 		}, 2*time.Minute, 50*time.Millisecond)
 		callsAtKill := el.Calls()
-		require.True(t, killFunction(t, "synthesize"), "the synthesize process was found and killed")
+		require.True(t, e.killFunction(t, "SynthesizeFunction", "synthesize"), "the synthesize process was found and killed")
 		killed := time.Now()
 		// The queue's visibility timeout is 5400 s: only the sweeper, finding
 		// the dead worker's lease expired, can bring the step back this soon.

@@ -47,7 +47,7 @@ func BenchmarkRecovery(b *testing.B) {
 		id := e.jobOf(b, token, asset)
 		before := el.Calls()
 		require.Eventually(b, func() bool { return el.Calls() >= before+2 }, 3*time.Minute, 50*time.Millisecond)
-		require.True(b, killFunction(b, "synthesize"))
+		require.True(b, e.killFunction(b, "SynthesizeFunction", "synthesize"))
 		at := time.Now()
 		j := e.waitJob(b, token, id, 5*time.Minute)
 		require.Equal(b, "succeeded", j.Status)
