@@ -160,8 +160,8 @@ func TestNoWildcardIAMRefuses(t *testing.T) {
 			delete(s, "Resource")
 		}, []string{"SweeperFunction"}},
 		{"any region and account in a managed policy", templatecheck.NoWildcardIAM, func(t *testing.T, tpl *templatecheck.Template) {
-			statement(t, tpl, "StageSecretsPolicy", "ReadStageSecrets")["Resource"] = "arn:aws:ssm:*:*:parameter/redub/production"
-		}, []string{"StageSecretsPolicy"}},
+			statement(t, tpl, "SecretsBasePolicy", "ReadBaseSecrets")["Resource"] = "arn:aws:ssm:*:*:parameter/redub/production"
+		}, []string{"SecretsBasePolicy"}},
 		{"an AWS managed policy", templatecheck.NoWildcardIAM, func(_ *testing.T, tpl *templatecheck.Template) {
 			appendPolicy(tpl, "MeFunction", "AmazonS3FullAccess")
 		}, []string{"MeFunction"}},
@@ -414,4 +414,59 @@ func TestAllowlistGivesReasons(t *testing.T) {
 		require.NotEmpty(t, a.What)
 		require.NotEmpty(t, a.Reason, "%s needs a reason", a.What)
 	}
+}
+
+func setEnv(tpl *templatecheck.Template, fn, name, value string) {
+	props := tpl.Properties(fn)
+	env := m(props["Environment"])
+	if env == nil {
+		env = map[string]any{}
+		props["Environment"] = env
+	}
+	vars := m(env["Variables"])
+	if vars == nil {
+		vars = map[string]any{}
+		env["Variables"] = vars
+	}
+	vars[name] = value
+}
+
+func TestSecretsPerFunctionRefuses(t *testing.T) {
+	t.Parallel()
+	ssmARN := func(tail string) any {
+		return map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/redub/${Stage}/" + tail}
+	}
+	runBroken(t, []broken{
+		{"a media function with the session secret", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "IngestFunction", map[string]any{"Ref": "SecretsSessionPolicy"})
+			setEnv(tpl, "IngestFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,AUTH_SECRET")
+		}, []string{"IngestFunction"}},
+		{"a media function with the Google client", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "MixFunction", map[string]any{"Ref": "SecretsGooglePolicy"})
+			setEnv(tpl, "MixFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,GOOGLE_CLIENT_ID,GOOGLE_CLIENT_SECRET")
+		}, []string{"MixFunction"}},
+		{"the whole stage path again", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "MeFunction", map[string]any{"Statement": []any{map[string]any{
+				"Effect": "Allow", "Action": "ssm:GetParametersByPath", "Resource": ssmARN(""),
+			}}})
+		}, []string{"MeFunction"}},
+		{"a wildcard parameter", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "JobsGetFunction", map[string]any{"Statement": []any{map[string]any{
+				"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": ssmARN("*"),
+			}}})
+		}, []string{"JobsGetFunction"}},
+		{"a grant the function does not list", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "SweeperFunction", map[string]any{"Ref": "SecretsProvidersPolicy"})
+		}, []string{"SweeperFunction"}},
+		{"a name the policies do not grant", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			setEnv(tpl, "TranscodeFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,OPENAI_API_KEY")
+		}, []string{"TranscodeFunction"}},
+		{"a SAM SSM policy template", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "HealthFunction", map[string]any{"SSMParameterReadPolicy": map[string]any{"ParameterName": "redub/production/*"}})
+		}, []string{"HealthFunction"}},
+		{"a preview granted its stage's path", templatecheck.SecretsPerFunction, func(t *testing.T, tpl *templatecheck.Template) {
+			s := statement(t, tpl, "SecretsSessionPolicy", "ReadSessionSecret")
+			s["Resource"] = []any{ssmARN("AUTH_SECRET")} // no !If on SecretsPath: a preview would read staging's
+		}, []string{"AuthGoogleFunction", "MeFunction"}},
+	})
 }

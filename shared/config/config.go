@@ -112,21 +112,28 @@ type Config struct {
 	SentryDSN           string   // SENTRY_DSN; "" disables Sentry
 	LogLevel            string   // LOG_LEVEL, lower case
 	SecretsPath         string   // SECRETS_SSM_PATH; "" when SSM was not read
+	SecretsNames        []string // SECRETS_SSM_NAMES: the parameters read under SecretsPath
 	Warnings            []string // non-fatal notes for the caller to log once
 }
 
-// ParameterStore reads the parameters directly under an SSM path.
+// ParameterStore reads named parameters directly under an SSM path.
 type ParameterStore interface {
-	// ParametersByPath returns name (the last path segment, e.g.
-	// "AUTH_SECRET") -> decrypted value, or an error if the store cannot be
-	// read.
-	ParametersByPath(ctx context.Context, path string) (map[string]string, error)
+	// Parameters returns name (e.g. "AUTH_SECRET", read as path+name) ->
+	// decrypted value for those of names that exist, or an error if the store
+	// cannot be read.
+	Parameters(ctx context.Context, path string, names []string) (map[string]string, error)
 }
 
 // Load reads, validates and returns the config. getenv is consulted first;
-// when SECRETS_SSM_PATH is set, params is read once and its values fill the
-// variables getenv leaves empty (STAGE and SECRETS_SSM_PATH themselves come
-// only from getenv). params may be nil when SECRETS_SSM_PATH is empty.
+// when SECRETS_SSM_PATH is set, the parameters SECRETS_SSM_NAMES lists are
+// read from params once and their values fill the variables getenv leaves
+// empty (STAGE, SECRETS_SSM_PATH and SECRETS_SSM_NAMES themselves come only
+// from getenv). params may be nil when SECRETS_SSM_PATH is empty.
+//
+// SECRETS_SSM_NAMES is also what the function declares it needs: when it is
+// set, staging and production require AUTH_SECRET only of a function that
+// lists it, and the Google client only of one that lists GOOGLE_CLIENT_ID or
+// GOOGLE_CLIENT_SECRET, so a media function runs without either.
 //
 // Every problem is returned at once, joined with errors.Join, each a *VarError
 // naming the variable (find them with errors.As). When the secret source
@@ -150,13 +157,14 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 		l.stage = stage
 	}
 
+	l.secretNames()
 	if path := l.env("SECRETS_SSM_PATH"); path != "" {
 		if err := l.readSecrets(ctx, path, params); err != nil {
 			return nil, err
 		}
 	}
 
-	c := &Config{Stage: l.stage, SecretsPath: l.path}
+	c := &Config{Stage: l.stage, SecretsPath: l.path, SecretsNames: l.names}
 	l.database(c)
 	l.auth(c)
 	l.providers(c)
@@ -179,6 +187,7 @@ type loader struct {
 	getenv   func(string) string
 	stage    Stage             // "" when STAGE is invalid
 	path     string            // SSM path, "" when SSM is not read
+	names    []string          // SECRETS_SSM_NAMES; nil when unset
 	params   map[string]string // SSM parameters by name
 	read     map[string]bool   // parameter names Load looked up
 	errs     []error
@@ -247,9 +256,49 @@ func (l *loader) warn(format string, args ...any) {
 	l.warnings = append(l.warnings, fmt.Sprintf(format, args...))
 }
 
-// readSecrets checks SECRETS_SSM_PATH and reads the parameters under it. The
-// returned error holds every problem found so far.
+// needs reports whether the function uses one of these variables: always,
+// unless SECRETS_SSM_NAMES says what it reads and lists none of them.
+func (l *loader) needs(names ...string) bool {
+	return l.names == nil || slices.ContainsFunc(names, func(n string) bool { return slices.Contains(l.names, n) })
+}
+
+// secretNames reads SECRETS_SSM_NAMES: comma-separated variable names.
+func (l *loader) secretNames() {
+	raw := l.env("SECRETS_SSM_NAMES")
+	if raw == "" {
+		return
+	}
+	l.names = []string{}
+	for _, n := range strings.Split(raw, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+		case !isVarName(n) || n == "STAGE" || strings.HasPrefix(n, "SECRETS_SSM_"):
+			l.fail("SECRETS_SSM_NAMES", false, fmt.Sprintf("lists %q, which is not a variable the config reads from SSM", n))
+		case !slices.Contains(l.names, n):
+			l.names = append(l.names, n)
+		}
+	}
+	slices.Sort(l.names)
+}
+
+func isVarName(s string) bool {
+	for i, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// readSecrets checks SECRETS_SSM_PATH and SECRETS_SSM_NAMES and reads the
+// named parameters under the path. The returned error holds every problem
+// found so far.
 func (l *loader) readSecrets(ctx context.Context, path string, params ParameterStore) error {
+	switch {
+	case l.names == nil:
+		l.fail("SECRETS_SSM_NAMES", false, "is required with SECRETS_SSM_PATH: list the SSM parameters this function reads, e.g. DATABASE_URL,SENTRY_DSN (its IAM policy grants those alone)")
+	}
 	switch {
 	case !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/"):
 		l.fail("SECRETS_SSM_PATH", false, `must start and end with "/", e.g. /redub/staging/`)
@@ -263,29 +312,31 @@ func (l *loader) readSecrets(ctx context.Context, path string, params ParameterS
 	if len(l.errs) > 0 {
 		return errors.Join(l.errs...)
 	}
-	values, err := params.ParametersByPath(ctx, path)
+	values, err := params.Parameters(ctx, path, l.names)
 	if err != nil {
 		return &SecretsError{Path: path, Err: err}
 	}
 	if len(values) == 0 {
-		l.warn("SECRETS_SSM_PATH: no SSM parameters found under %s", path)
+		l.warn("SECRETS_SSM_PATH: none of the SSM parameters %s exists under %s", strings.Join(l.names, ", "), path)
 	}
 	l.path, l.params, l.read = path, values, make(map[string]bool)
 	return nil
 }
 
-// unusedParams warns about SSM parameters Load never looked up, usually a
-// misspelt name that leaves the real variable unset.
+// unusedParams refuses names in SECRETS_SSM_NAMES that Load never looked
+// up, usually a misspelt name that leaves the real variable unset.
 func (l *loader) unusedParams() {
+	if l.read == nil {
+		return
+	}
 	var unused []string
-	for name := range l.params {
+	for _, name := range l.names {
 		if !l.read[name] {
 			unused = append(unused, name)
 		}
 	}
 	if len(unused) > 0 {
-		slices.Sort(unused)
-		l.warn("SECRETS_SSM_PATH: ignoring SSM parameters under %s that redub does not read: %s", l.path, strings.Join(unused, ", "))
+		l.fail("SECRETS_SSM_NAMES", false, "lists "+strings.Join(unused, ", ")+", which the config does not read")
 	}
 }
 
@@ -349,19 +400,22 @@ func postgresURLProblem(raw string) string {
 }
 
 func (l *loader) auth(c *Config) {
-	strict := l.stage.deployed()
+	deployed := l.stage.deployed()
+	strict := deployed && l.needs("AUTH_SECRET", "NEXTAUTH_SECRET")
 	when := "when STAGE=" + string(l.stage)
 
 	v, name, ssm := l.lookup("AUTH_SECRET", "NEXTAUTH_SECRET")
 	switch {
+	case v == "" && !l.needs("AUTH_SECRET", "NEXTAUTH_SECRET"):
+		// A function that declares it reads no session secret gets none.
 	case v == "" && strict:
 		l.missing(name, "NEXTAUTH_SECRET", when)
 	case v == "":
 		c.AuthSecret = DevelopmentAuthSecret
 		l.warn("AUTH_SECRET is not set; using the public development secret (fine for STAGE=development only)")
-	case strict && v == DevelopmentAuthSecret:
+	case deployed && v == DevelopmentAuthSecret:
 		l.fail(name, ssm, "is the public development secret; generate a real one with `openssl rand -base64 32`")
-	case strict && utf8.RuneCountInString(v) < minAuthSecretLen:
+	case deployed && utf8.RuneCountInString(v) < minAuthSecretLen:
 		l.fail(name, ssm, fmt.Sprintf("is shorter than %d characters %s; generate one with `openssl rand -base64 32`", minAuthSecretLen, when))
 	default:
 		if utf8.RuneCountInString(v) < minAuthSecretLen {
@@ -372,12 +426,12 @@ func (l *loader) auth(c *Config) {
 
 	v, name, ssm = l.lookup("AUTH_URL", "NEXTAUTH_URL")
 	switch {
-	case v == "" && strict:
+	case v == "" && deployed:
 		l.missing(name, "NEXTAUTH_URL", when)
 	case v == "":
 		c.AuthURL, _ = url.Parse(defaultAuthURL)
 	default:
-		u, problem := parseHTTPURL(v, strict, false)
+		u, problem := parseHTTPURL(v, deployed, false)
 		if problem != "" {
 			l.fail(name, ssm, problem)
 		}
@@ -387,7 +441,7 @@ func (l *loader) auth(c *Config) {
 	id, idName, _ := l.lookup("GOOGLE_CLIENT_ID")
 	secret, secretName, _ := l.lookup("GOOGLE_CLIENT_SECRET")
 	switch {
-	case strict:
+	case deployed && l.needs("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
 		if id == "" {
 			l.missing(idName, "", when)
 		}

@@ -3,7 +3,8 @@
 //
 // Values come from an injected getenv (os.Getenv in a Lambda, WithDotEnv
 // around it for a local .env.local file) and, when SECRETS_SSM_PATH is set,
-// from SSM Parameter Store under /redub/<STAGE>/. The environment always wins:
+// from the parameters SECRETS_SSM_NAMES lists, read with GetParameters from
+// SSM Parameter Store under /redub/<STAGE>/. The environment always wins:
 // a parameter is used only for a variable the environment leaves empty, so a
 // developer can override one secret without touching the shared store.
 // Surrounding whitespace is ignored everywhere, since a pasted secret with a
@@ -17,6 +18,8 @@
 //
 //	STAGE                  required: development | staging | production (environment only)
 //	SECRETS_SSM_PATH       optional: "/redub/<STAGE>/"; read the other variables from SSM too (environment only)
+//	SECRETS_SSM_NAMES      required with SECRETS_SSM_PATH: the parameters to read, comma-separated (environment only);
+//	                       when set, staging/production require AUTH_SECRET and the Google client only if it lists them
 //	DATABASE_URL           required: postgres:// or postgresql:// URL with a host (the pooled endpoint)
 //	DATABASE_URL_UNPOOLED  optional: same form (direct endpoint, for migrations and backups)
 //	DATABASE_EXEC_MODE     optional: exec (default) | cache_describe | simple_protocol | cache_statement | describe_exec
