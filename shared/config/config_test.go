@@ -388,12 +388,12 @@ func TestLoadSSM(t *testing.T) {
 
 	// The environment holds only what the SAM template sets; secrets are in SSM.
 	env := map[string]string{
-		"STAGE":            "staging",
+		"STAGE":             "staging",
 		"SECRETS_SSM_PATH":  "/redub/staging/",
 		"SECRETS_SSM_NAMES": "DATABASE_URL, AUTH_SECRET,AUTH_URL,GOOGLE_CLIENT_ID,GOOGLE_CLIENT_SECRET,OPENAI_API_KEY",
 		"STORAGE_BUCKET":    "redub-staging",
-		"AUTH_URL":         "https://staging.redub.example",
-		"OPENAI_API_KEY":   "sk-from-env",
+		"AUTH_URL":          "https://staging.redub.example",
+		"OPENAI_API_KEY":    "sk-from-env",
 	}
 	store := &fakeStore{values: map[string]string{
 		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub\n",
