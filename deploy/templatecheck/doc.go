@@ -30,6 +30,12 @@
 // [Checks] lists those that need no build; [UnzippedSizes] builds the layers
 // and the functions that use them with the Makefile, which takes seconds.
 //
+// [Transform] runs the SAM transform itself (aws-sam-translator, through
+// cfn-lint's offline transform in scripts/sam-transform.py) and
+// [TransformedFunctionPolicies] checks what SAM really deploys: the roles it
+// writes, with every policy template expanded and every managed policy it
+// attaches. `make lint` runs cfn-lint on both templates.
+//
 // Wildcards in IAM are refused except for the entries of [Allowlist], each
 // with the reason AWS forces it. The list also records the managed policies
 // the SAM transform attaches outside the template, and the guard this

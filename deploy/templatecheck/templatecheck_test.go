@@ -2,9 +2,13 @@ package templatecheck_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -469,4 +473,88 @@ func TestSecretsPerFunctionRefuses(t *testing.T) {
 			s["Resource"] = []any{ssmARN("AUTH_SECRET")} // no !If on SecretsPath: a preview would read staging's
 		}, []string{"AuthGoogleFunction", "MeFunction"}},
 	})
+}
+
+// transformed is the SAM-transformed real template, made once per test run.
+var transformed = sync.OnceValues(func() (*templatecheck.Template, error) {
+	return templatecheck.Transform(filepath.Join("..", "..", "template.yaml"))
+})
+
+func TestTransformedFunctionPolicies(t *testing.T) {
+	t.Parallel()
+	real, err := transformed()
+	if errors.Is(err, templatecheck.ErrNoSAMTranslator) {
+		t.Skip(err.Error())
+	}
+	require.NoError(t, err)
+	require.NoError(t, templatecheck.TransformedFunctionPolicies(real))
+
+	role := func(tpl *templatecheck.Template, id string) map[string]any { return tpl.Properties(id + "Role") }
+	for _, tt := range []struct {
+		name string
+		edit func(tpl *templatecheck.Template)
+		want string
+	}{
+		{"an AWS managed SSM policy", func(tpl *templatecheck.Template) {
+			r := role(tpl, "IngestFunction")
+			r["ManagedPolicyArns"] = append(r["ManagedPolicyArns"].([]any), "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess")
+		}, "IngestFunction"},
+		{"the poller's fence gone", func(tpl *templatecheck.Template) {
+			r := role(tpl, "MixFunction")
+			var kept []any
+			for _, p := range r["Policies"].([]any) {
+				if !strings.Contains(compactJSON(p), "OwnQueueOnly") {
+					kept = append(kept, p)
+				}
+			}
+			r["Policies"] = kept
+		}, "MixFunction"},
+		{"the session secret for a media function", func(tpl *templatecheck.Template) {
+			r := role(tpl, "TranscodeFunction")
+			r["ManagedPolicyArns"] = append(r["ManagedPolicyArns"].([]any), map[string]any{"Ref": "SecretsSessionPolicy"})
+		}, "TranscodeFunction"},
+		{"an expanded policy template on every queue", func(tpl *templatecheck.Template) {
+			r := role(tpl, "JobsCreateFunction")
+			r["Policies"] = append(r["Policies"].([]any), map[string]any{"PolicyName": "x", "PolicyDocument": map[string]any{
+				"Statement": []any{map[string]any{"Effect": "Allow", "Action": []any{"sqs:ReceiveMessage"}, "Resource": "*"}},
+			}})
+		}, "JobsCreateFunction"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := real.Clone()
+			tt.edit(tpl)
+			requireProblems(t, templatecheck.TransformedFunctionPolicies(tpl), tt.want)
+		})
+	}
+}
+
+func compactJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// make lint fails on any cfn-lint warning but those a `Metadata: cfn-lint`
+// entry allows; each such entry must say why, in a comment just above it.
+func TestCfnLintAllowancesAreCommented(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	found := 0
+	for i, line := range lines {
+		if strings.TrimSpace(line) != "cfn-lint:" {
+			continue
+		}
+		found++
+		commented := false
+		for j := i - 1; j >= max(0, i-8); j-- {
+			if strings.HasPrefix(strings.TrimSpace(lines[j]), "#") {
+				commented = true
+				break
+			}
+		}
+		require.True(t, commented, "template.yaml:%d: a cfn-lint allowance without a comment saying why", i+1)
+	}
+	require.Positive(t, found, "the W1028 allowance on HttpApi is expected")
 }
