@@ -255,6 +255,36 @@ func TestPrivateBucketsRefuse(t *testing.T) {
 			s["Effect"] = "Allow"
 			s["Action"] = "s3:GetObject"
 		}, []string{"MediaBucket"}},
+		{"the backups bucket over plain HTTP", templatecheck.PrivateBuckets, func(_ *testing.T, tpl *templatecheck.Template) {
+			delete(tpl.Section("Resources"), "BackupsBucketPolicy")
+		}, []string{"BackupsBucket"}},
+		{"TLS only for the objects but not the bucket", templatecheck.PrivateBuckets, func(t *testing.T, tpl *templatecheck.Template) {
+			s := statement(t, tpl, "MediaBucketPolicy", "DenyInsecureTransport")
+			s["Resource"] = list(s["Resource"])[1:]
+		}, []string{"MediaBucket"}},
+	})
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func TestQueuePolicySourcesRefuse(t *testing.T) {
+	t.Parallel()
+	cond := func(t *testing.T, tpl *templatecheck.Template) map[string]any {
+		return m(statement(t, tpl, "IngestQueuePolicy", "MediaBucketNotifications")["Condition"])
+	}
+	runBroken(t, []broken{
+		{"no aws:SourceArn", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			delete(cond(t, tpl), "ArnLike")
+		}, []string{"IngestQueuePolicy"}},
+		{"another stack's buckets", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			m(cond(t, tpl)["ArnLike"])["aws:SourceArn"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}
+		}, []string{"IngestQueuePolicy"}},
+		{"no aws:SourceAccount", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			delete(cond(t, tpl), "StringEquals")
+		}, []string{"IngestQueuePolicy"}},
 	})
 }
 
