@@ -354,6 +354,8 @@ func (l *loader) database(c *Config) {
 		l.missing(name, "", "")
 	case postgresURLProblem(v) != "":
 		l.fail(name, ssm, "is not a valid postgres URL: "+postgresURLProblem(v))
+	case l.stage.deployed() && sslMode(v) != "verify-full":
+		l.fail(name, ssm, l.sslReason(v))
 	default:
 		c.DatabaseURL = v
 		if u, _ := url.Parse(v); strings.HasSuffix(u.Hostname(), ".neon.tech") && !strings.Contains(u.Hostname(), "-pooler.") {
@@ -365,6 +367,8 @@ func (l *loader) database(c *Config) {
 	if v != "" {
 		if p := postgresURLProblem(v); p != "" {
 			l.fail(name, ssm, "is not a valid postgres URL: "+p)
+		} else if l.stage.deployed() && sslMode(v) != "verify-full" {
+			l.fail(name, ssm, l.sslReason(v))
 		} else {
 			c.DatabaseURLUnpooled = v
 		}
@@ -379,6 +383,25 @@ func (l *loader) database(c *Config) {
 	default:
 		c.DatabaseExecMode = v
 	}
+}
+
+// sslMode returns a postgres URL's sslmode parameter ("" when unset).
+func sslMode(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("sslmode")
+}
+
+// sslReason says why a deployed stage refuses a URL's sslmode, naming the
+// mode but never the URL.
+func (l *loader) sslReason(raw string) string {
+	mode := sslMode(raw)
+	if mode == "" {
+		mode = "unset (libpq's default, prefer, falls back to plain text)"
+	}
+	return fmt.Sprintf("must set sslmode=verify-full when STAGE=%s, which checks the server's certificate and host name (Neon supports it); sslmode is %s", l.stage, mode)
 }
 
 // postgresURLProblem describes what is wrong with a postgres URL, or returns

@@ -40,7 +40,7 @@ func devEnv() map[string]string {
 func deployedEnv(stage config.Stage) map[string]string {
 	return map[string]string{
 		"STAGE":                string(stage),
-		"DATABASE_URL":         "postgresql://redub:" + dbPassword + "@ep-cool-name-pooler.us-east-2.aws.neon.tech/redub?sslmode=require",
+		"DATABASE_URL":         "postgresql://redub:" + dbPassword + "@ep-cool-name-pooler.us-east-2.aws.neon.tech/redub?sslmode=verify-full",
 		"AUTH_SECRET":          strongSecret,
 		"AUTH_URL":             "https://" + string(stage) + ".redub.example",
 		"GOOGLE_CLIENT_ID":     "client-id.apps.googleusercontent.com",
@@ -367,7 +367,7 @@ func TestLoadWarnings(t *testing.T) {
 	}{
 		{"short development secret", with(devEnv(), map[string]string{"AUTH_SECRET": "short"}), "AUTH_SECRET"},
 		{"Neon host without pooler", with(deployedEnv(config.Staging), map[string]string{
-			"DATABASE_URL": "postgresql://redub:" + dbPassword + "@ep-cool-name.us-east-2.aws.neon.tech/redub",
+			"DATABASE_URL": "postgresql://redub:" + dbPassword + "@ep-cool-name.us-east-2.aws.neon.tech/redub?sslmode=verify-full",
 		}), "-pooler"},
 	}
 	for _, tt := range tests {
@@ -396,7 +396,7 @@ func TestLoadSSM(t *testing.T) {
 		"OPENAI_API_KEY":    "sk-from-env",
 	}
 	store := &fakeStore{values: map[string]string{
-		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub\n",
+		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub?sslmode=verify-full\n",
 		"AUTH_SECRET":          strongSecret,
 		"AUTH_URL":             "https://ignored.redub.example",
 		"GOOGLE_CLIENT_ID":     "client-id",
@@ -411,7 +411,7 @@ func TestLoadSSM(t *testing.T) {
 	require.Equal(t, [][]string{{"AUTH_SECRET", "AUTH_URL", "DATABASE_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "OPENAI_API_KEY"}}, store.names,
 		"only the parameters SECRETS_SSM_NAMES lists are asked for")
 	require.Equal(t, "/redub/staging/", c.SecretsPath)
-	require.Equal(t, "postgres://redub:"+dbPassword+"@db.example/redub", c.DatabaseURL)
+	require.Equal(t, "postgres://redub:"+dbPassword+"@db.example/redub?sslmode=verify-full", c.DatabaseURL)
 	require.Equal(t, strongSecret, c.AuthSecret)
 	require.Equal(t, "client-id", c.GoogleClientID)
 	require.Equal(t, "client-secret", c.GoogleClientSecret)
@@ -633,8 +633,8 @@ func TestRedacted(t *testing.T) {
 	t.Parallel()
 
 	env := with(deployedEnv(config.Production), map[string]string{
-		"DATABASE_URL":          "postgres://redub:" + dbPassword + "@db-pooler.example/redub?sslmode=require",
-		"DATABASE_URL_UNPOOLED": "postgres://redub@db.example/redub?password=" + dbPassword,
+		"DATABASE_URL":          "postgres://redub:" + dbPassword + "@db-pooler.example/redub?sslmode=verify-full",
+		"DATABASE_URL_UNPOOLED": "postgres://redub@db.example/redub?password=" + dbPassword + "&sslmode=verify-full",
 		"OPENAI_API_KEY":        "sk-secret-openai",
 		"SENTRY_DSN":            "https://sentrykey@o1.ingest.sentry.io/2",
 		"TRANSCODE_QUEUE_URL":   "https://sqs.us-east-1.amazonaws.com/123456789012/redub-transcode",
@@ -644,8 +644,8 @@ func TestRedacted(t *testing.T) {
 
 	r := c.Redacted()
 	require.Equal(t, "production", r["STAGE"])
-	require.Equal(t, "postgres://redub:xxxxx@db-pooler.example/redub?sslmode=require", r["DATABASE_URL"])
-	require.Equal(t, "postgres://redub@db.example/redub?password=xxxxx", r["DATABASE_URL_UNPOOLED"])
+	require.Equal(t, "postgres://redub:xxxxx@db-pooler.example/redub?sslmode=verify-full", r["DATABASE_URL"])
+	require.Equal(t, "postgres://redub@db.example/redub?password=xxxxx&sslmode=verify-full", r["DATABASE_URL_UNPOOLED"])
 	require.Equal(t, "set", r["AUTH_SECRET"])
 	require.Equal(t, "set", r["GOOGLE_CLIENT_SECRET"])
 	require.Equal(t, "set", r["OPENAI_API_KEY"])
@@ -797,4 +797,24 @@ func TestModels(t *testing.T) {
 	var ve *config.VarError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "ELEVENLABS_VOICE", ve.Name)
+}
+
+// Staging and production talk to Neon over TLS with the certificate and host
+// name checked; development and the local stack keep plain connections.
+func TestLoadDeployedRequiresVerifyFull(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", "?sslmode=require", "?sslmode=verify-ca", "?sslmode=disable"} {
+		for _, stage := range []config.Stage{config.Staging, config.Production} {
+			for _, name := range []string{"DATABASE_URL", "DATABASE_URL_UNPOOLED"} {
+				env := with(deployedEnv(stage), map[string]string{name: "postgres://redub:" + dbPassword + "@ep-x-pooler.us-east-2.aws.neon.tech/redub" + mode})
+				_, err := config.Load(context.Background(), getenv(env), nil)
+				require.Equal(t, []string{name}, varErrorNames(err), "%s %s%s", stage, name, mode)
+				require.Contains(t, err.Error(), "sslmode=verify-full")
+				require.NotContains(t, err.Error(), dbPassword)
+			}
+		}
+	}
+	c, err := config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"DATABASE_URL": "postgres://redub@127.0.0.1:6432/redub?sslmode=disable"})), nil)
+	require.NoError(t, err, "development is unchanged")
+	require.Contains(t, c.DatabaseURL, "sslmode=disable")
 }
