@@ -37,6 +37,27 @@ func LogoutHandler(s *Sessions) http.Handler {
 	})
 }
 
+// SignOutEverywhereHandler is DELETE /sessions, behind Sessions.Require: it
+// revokes every session of the signed-in user (this one and those on every
+// other device), clears the cookie and answers 204. Without a user in the
+// context it answers a 401 problem.
+func SignOutEverywhereHandler(s *Sessions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := UserFrom(r.Context())
+		if !ok {
+			httpapi.Error(w, r, errSignedOut)
+			return
+		}
+		if _, err := s.RevokeAll(r.Context(), u.ID); err != nil {
+			httpapi.Error(w, r, err)
+			return
+		}
+		s.clearCookie(w)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 // MeHandler is GET /me, behind Sessions.Require: the signed-in user as
 // {id, email, name, picture_url, created_at}. Without a user in the context
 // it answers a 401 problem.

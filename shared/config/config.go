@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -91,29 +92,30 @@ func (q Queues) All() map[string]string {
 // Config is everything a function reads from its environment. See the package
 // documentation for each variable's rule.
 type Config struct {
-	Stage               Stage    // STAGE
-	DatabaseURL         string   // DATABASE_URL, the pooled endpoint
-	DatabaseURLUnpooled string   // DATABASE_URL_UNPOOLED, the direct endpoint; "" when unset
-	DatabaseExecMode    string   // DATABASE_EXEC_MODE, a pgx QueryExecMode name
-	AuthSecret          string   // AUTH_SECRET or NEXTAUTH_SECRET
-	AuthURL             *url.URL // AUTH_URL or NEXTAUTH_URL
-	GoogleClientID      string   // GOOGLE_CLIENT_ID
-	GoogleClientSecret  string   // GOOGLE_CLIENT_SECRET
-	GoogleIssuerURL     string   // GOOGLE_ISSUER_URL: the OpenID provider, default https://accounts.google.com
-	OpenAIAPIKey        string   // OPENAI_API_KEY; "" means offline engines
-	OpenAIBaseURL       string   // OPENAI_BASE_URL, without a trailing slash
-	ElevenLabsAPIKey    string   // ELEVENLABS_API_KEY; "" means offline engines
-	ElevenLabsBaseURL   string   // ELEVENLABS_BASE_URL, without a trailing slash
-	Models              Models   // provider models and the default voice
-	StorageBucket       string   // STORAGE_BUCKET
-	StorageRegion       string   // STORAGE_REGION, AWS_REGION or us-east-1
-	Queues              Queues   // <STEP>_QUEUE_URL
-	Limits              Limits   // rate limits and upload limits
-	SentryDSN           string   // SENTRY_DSN; "" disables Sentry
-	LogLevel            string   // LOG_LEVEL, lower case
-	SecretsPath         string   // SECRETS_SSM_PATH; "" when SSM was not read
-	SecretsNames        []string // SECRETS_SSM_NAMES: the parameters read under SecretsPath
-	Warnings            []string // non-fatal notes for the caller to log once
+	Stage               Stage         // STAGE
+	DatabaseURL         string        // DATABASE_URL, the pooled endpoint
+	DatabaseURLUnpooled string        // DATABASE_URL_UNPOOLED, the direct endpoint; "" when unset
+	DatabaseExecMode    string        // DATABASE_EXEC_MODE, a pgx QueryExecMode name
+	AuthSecret          string        // AUTH_SECRET or NEXTAUTH_SECRET
+	AuthURL             *url.URL      // AUTH_URL or NEXTAUTH_URL
+	GoogleClientID      string        // GOOGLE_CLIENT_ID
+	GoogleClientSecret  string        // GOOGLE_CLIENT_SECRET
+	GoogleIssuerURL     string        // GOOGLE_ISSUER_URL: the OpenID provider, default https://accounts.google.com
+	OpenAIAPIKey        string        // OPENAI_API_KEY; "" means offline engines
+	OpenAIBaseURL       string        // OPENAI_BASE_URL, without a trailing slash
+	ElevenLabsAPIKey    string        // ELEVENLABS_API_KEY; "" means offline engines
+	ElevenLabsBaseURL   string        // ELEVENLABS_BASE_URL, without a trailing slash
+	Models              Models        // provider models and the default voice
+	StorageBucket       string        // STORAGE_BUCKET
+	StorageRegion       string        // STORAGE_REGION, AWS_REGION or us-east-1
+	Queues              Queues        // <STEP>_QUEUE_URL
+	Limits              Limits        // rate limits and upload limits
+	SentryDSN           string        // SENTRY_DSN; "" disables Sentry
+	LogLevel            string        // LOG_LEVEL, lower case
+	SessionMaxAge       time.Duration // SESSION_MAX_AGE_DAYS: a session's absolute lifetime (default 90 days)
+	SecretsPath         string        // SECRETS_SSM_PATH; "" when SSM was not read
+	SecretsNames        []string      // SECRETS_SSM_NAMES: the parameters read under SecretsPath
+	Warnings            []string      // non-fatal notes for the caller to log once
 }
 
 // ParameterStore reads named parameters directly under an SSM path.
@@ -477,6 +479,8 @@ func (l *loader) auth(c *Config) {
 		l.missing(secretName, "", "when GOOGLE_CLIENT_ID is set")
 	}
 	c.GoogleClientID, c.GoogleClientSecret = id, secret
+
+	c.SessionMaxAge = time.Duration(l.positiveInt("SESSION_MAX_AGE_DAYS", 90, 3650)) * 24 * time.Hour
 }
 
 // parseHTTPURL checks that raw is an absolute http(s) URL with a host (https

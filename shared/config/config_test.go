@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
@@ -817,4 +818,20 @@ func TestLoadDeployedRequiresVerifyFull(t *testing.T) {
 	c, err := config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"DATABASE_URL": "postgres://redub@127.0.0.1:6432/redub?sslmode=disable"})), nil)
 	require.NoError(t, err, "development is unchanged")
 	require.Contains(t, c.DatabaseURL, "sslmode=disable")
+}
+
+func TestLoadSessionMaxAge(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(context.Background(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Equal(t, 90*24*time.Hour, c.SessionMaxAge, "default 90 days")
+
+	c, err = config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"SESSION_MAX_AGE_DAYS": "7"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, c.SessionMaxAge)
+
+	for _, bad := range []string{"0", "-1", "90d", "3651"} {
+		_, err = config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"SESSION_MAX_AGE_DAYS": bad})), nil)
+		require.Equal(t, []string{"SESSION_MAX_AGE_DAYS"}, varErrorNames(err), bad)
+	}
 }
