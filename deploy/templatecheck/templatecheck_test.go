@@ -507,7 +507,7 @@ func TestSecretsPerFunctionRefuses(t *testing.T) {
 
 // transformed is the SAM-transformed real template, made once per test run.
 var transformed = sync.OnceValues(func() (*templatecheck.Template, error) {
-	return templatecheck.Transform(filepath.Join("..", "..", "template.yaml"))
+	return templatecheck.Transform(context.Background(), filepath.Join("..", "..", "template.yaml"))
 })
 
 func TestTransformedFunctionPolicies(t *testing.T) {

@@ -2,6 +2,7 @@ package templatecheck
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -19,9 +20,9 @@ var ErrNoSAMTranslator = errors.New("cfn-lint with aws-sam-translator is missing
 // CloudFormation template SAM would deploy, with AWS::Lambda::Function and
 // AWS::IAM::Role resources in place of AWS::Serverless::Function and every
 // policy template expanded. It takes about ten seconds.
-func Transform(path string) (*Template, error) {
+func Transform(ctx context.Context, path string) (*Template, error) {
 	dir := filepath.Dir(path)
-	cmd := exec.Command("python3", filepath.Join(dir, "scripts", "sam-transform.py"), path) //nolint:gosec // our own script
+	cmd := exec.CommandContext(ctx, "python3", filepath.Join(dir, "scripts", "sam-transform.py"), path) //nolint:gosec // our own script
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -286,7 +286,8 @@ func (l *loader) secretNames() {
 
 func isVarName(s string) bool {
 	for i, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+		upper, digit := r >= 'A' && r <= 'Z', r >= '0' && r <= '9'
+		if !upper && r != '_' && (i == 0 || !digit) {
 			return false
 		}
 	}
@@ -297,8 +298,7 @@ func isVarName(s string) bool {
 // named parameters under the path. The returned error holds every problem
 // found so far.
 func (l *loader) readSecrets(ctx context.Context, path string, params ParameterStore) error {
-	switch {
-	case l.names == nil:
+	if l.names == nil {
 		l.fail("SECRETS_SSM_NAMES", false, "is required with SECRETS_SSM_PATH: list the SSM parameters this function reads, e.g. DATABASE_URL,SENTRY_DSN (its IAM policy grants those alone)")
 	}
 	switch {
