@@ -27,7 +27,8 @@ const ssmParameterARN = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::Account
 // SECRETS_SSM_PATH, and no other SSM read (GetParametersByPath and
 // GetParametersByPath-like SAM templates read a whole path); and that no
 // media function ([MediaFunctions]) lists or is granted a session or Google
-// secret.
+// secret; and that a preview's dev-login reads its access code
+// (DEV_LOGIN_CODE).
 func SecretsPerFunction(t *Template) error {
 	var ps problems
 	for _, stage := range t.StageValues() {
@@ -87,6 +88,9 @@ func SecretsPerFunction(t *Template) error {
 					}
 				}
 				checkFunctionSecrets(fn, stage, path, rawNames, statements, &ps)
+				if fn == DevLoginFunction && secretsPath != "" && !slices.Contains(strings.Split(rawNames, ","), "DEV_LOGIN_CODE") {
+					ps.add(fn, "stage %s with SecretsPath (a preview): SECRETS_SSM_NAMES must list DEV_LOGIN_CODE, the preview's access code", stage)
+				}
 			}
 		}
 	}

@@ -498,6 +498,11 @@ func TestSecretsPerFunctionRefuses(t *testing.T) {
 		{"a SAM SSM policy template", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
 			appendPolicy(tpl, "HealthFunction", map[string]any{"SSMParameterReadPolicy": map[string]any{"ParameterName": "redub/production/*"}})
 		}, []string{"HealthFunction"}},
+		{"a preview's dev-login without its access code", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			setEnv(tpl, templatecheck.DevLoginFunction, "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,AUTH_SECRET")
+			props := tpl.Properties(templatecheck.DevLoginFunction)
+			props["Policies"] = props["Policies"].([]any)[:2]
+		}, []string{templatecheck.DevLoginFunction}},
 		{"a preview granted its stage's path", templatecheck.SecretsPerFunction, func(t *testing.T, tpl *templatecheck.Template) {
 			s := statement(t, tpl, "SecretsSessionPolicy", "ReadSessionSecret")
 			s["Resource"] = []any{ssmARN("AUTH_SECRET")} // no !If on SecretsPath: a preview would read staging's

@@ -193,3 +193,51 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 	_, err = short.Authenticate(t.Context(), tok)
 	require.Error(t, err, "past MaxAge even though used 31 minutes ago")
 }
+
+// dev-login is email alone: it must never open an account that Google
+// signs in, or anyone who reaches a preview could be that person.
+func TestDevLoginRefusesGoogleAccounts(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpApp)
+	g, err := f.users.UpsertGoogle(t.Context(), auth.GoogleProfile{Subject: "google-sub-1", Email: "real.person@example.com", Name: "Real"})
+	require.NoError(t, err)
+
+	for _, email := range []string{"real.person@example.com", "Real.Person@Example.com"} {
+		w := f.do(t, http.MethodPost, "/auth/dev-login", `{"email":"`+email+`","name":"Impostor"}`)
+		requireProblem(t, w, http.StatusForbidden, "forbidden")
+		require.Nil(t, cookie(t, w, "redub_session"))
+	}
+	require.Equal(t, 0, f.count(t, `SELECT count(*) FROM sessions`), "no session was opened for the Google user")
+	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM users WHERE name = 'Real' AND id = '`+g.ID.String()+`'`), "the user is unchanged")
+
+	require.Equal(t, http.StatusOK, f.do(t, http.MethodPost, "/auth/dev-login", `{"email":"local@example.com"}`).Code,
+		"an address without a Google identity still signs in")
+}
+
+// A preview's dev-login needs the access code its workflow run showed.
+func TestDevLoginAccessCode(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpApp)
+	opts := f.opts
+	opts.DevLoginCode = "0123456789abcdef0123"
+	h, err := auth.NewDevLogin(opts, f.sessions, f.users)
+	require.NoError(t, err)
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/dev-login", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, body := range []string{
+		`{"email":"dev@example.com"}`,
+		`{"email":"dev@example.com","access_code":""}`,
+		`{"email":"dev@example.com","access_code":"0123456789abcdef012"}`,
+		`{"email":"dev@example.com","access_code":"wrong-code-wrong-code"}`,
+	} {
+		requireProblem(t, post(body), http.StatusForbidden, "forbidden")
+	}
+	require.Equal(t, 0, f.count(t, `SELECT count(*) FROM users`), "nothing was created without the code")
+	w := post(`{"email":"dev@example.com","access_code":"0123456789abcdef0123"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+}

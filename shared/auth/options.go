@@ -18,6 +18,7 @@ type Options struct {
 	AppURL       *url.URL         // AUTH_URL: the app's public URL; the auth routes live under it
 	Stage        config.Stage     // only config.Development enables dev-login
 	ClientID     string           // GOOGLE_CLIENT_ID; "" leaves Google sign-in unconfigured (503)
+	DevLoginCode string           // DEV_LOGIN_CODE: when set (a preview), dev-login requires it as access_code
 	MaxAge       time.Duration    // SESSION_MAX_AGE_DAYS: a session's absolute lifetime, however often it is used; default 90 days
 	ClientSecret string           // GOOGLE_CLIENT_SECRET
 	IssuerURL    string           // GOOGLE_ISSUER_URL; default https://accounts.google.com
@@ -40,6 +41,7 @@ func OptionsFrom(c *config.Config) Options {
 		Stage:        c.Stage,
 		ClientID:     c.GoogleClientID,
 		MaxAge:       c.SessionMaxAge,
+		DevLoginCode: c.DevLoginCode,
 		ClientSecret: c.GoogleClientSecret,
 		IssuerURL:    c.GoogleIssuerURL,
 	}

@@ -113,6 +113,7 @@ type Config struct {
 	SentryDSN           string        // SENTRY_DSN; "" disables Sentry
 	LogLevel            string        // LOG_LEVEL, lower case
 	SessionMaxAge       time.Duration // SESSION_MAX_AGE_DAYS: a session's absolute lifetime (default 90 days)
+	DevLoginCode        string        // DEV_LOGIN_CODE: a preview's dev-login access code; "" where none is needed
 	SecretsPath         string        // SECRETS_SSM_PATH; "" when SSM was not read
 	SecretsNames        []string      // SECRETS_SSM_NAMES: the parameters read under SecretsPath
 	Warnings            []string      // non-fatal notes for the caller to log once
@@ -481,6 +482,17 @@ func (l *loader) auth(c *Config) {
 	c.GoogleClientID, c.GoogleClientSecret = id, secret
 
 	c.SessionMaxAge = time.Duration(l.positiveInt("SESSION_MAX_AGE_DAYS", 90, 3650)) * 24 * time.Hour
+
+	// A preview (a path below the stage's) lets anyone with its URL reach
+	// dev-login, so the function that lists the code must have it.
+	v, name, ssm = l.lookup("DEV_LOGIN_CODE")
+	switch {
+	case v == "" && l.names != nil && slices.Contains(l.names, "DEV_LOGIN_CODE"):
+		l.missing(name, "", "when the function lists it in SECRETS_SSM_NAMES (a preview's dev-login)")
+	case v != "" && utf8.RuneCountInString(v) < 16:
+		l.fail(name, ssm, "is shorter than 16 characters; generate one with `openssl rand -hex 16`")
+	}
+	c.DevLoginCode = v
 }
 
 // parseHTTPURL checks that raw is an absolute http(s) URL with a host (https

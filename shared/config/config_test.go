@@ -835,3 +835,21 @@ func TestLoadSessionMaxAge(t *testing.T) {
 		require.Equal(t, []string{"SESSION_MAX_AGE_DAYS"}, varErrorNames(err), bad)
 	}
 }
+
+func TestLoadDevLoginCode(t *testing.T) {
+	t.Parallel()
+	preview := with(devEnv(), map[string]string{"SECRETS_SSM_PATH": "/redub/development/pr-7/", "SECRETS_SSM_NAMES": "AUTH_SECRET,DEV_LOGIN_CODE"})
+	_, err := config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"AUTH_SECRET": strongSecret}})
+	require.Equal(t, []string{"DEV_LOGIN_CODE"}, varErrorNames(err), "a preview's dev-login needs its code")
+
+	_, err = config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"DEV_LOGIN_CODE": "short"}})
+	require.Equal(t, []string{"DEV_LOGIN_CODE"}, varErrorNames(err))
+
+	c, err := config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"DEV_LOGIN_CODE": "0123456789abcdef0123"}})
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123", c.DevLoginCode)
+
+	c, err = config.Load(context.Background(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Empty(t, c.DevLoginCode, "make dev needs no code")
+}

@@ -29,6 +29,7 @@
 //	                       (alias NEXTAUTH_URL; AUTH_URL wins)
 //	GOOGLE_CLIENT_ID       staging/production: required; development: optional, but needed together with the secret
 //	GOOGLE_CLIENT_SECRET   staging/production: required; development: optional, but needed together with the id
+//	DEV_LOGIN_CODE         required of a function listing it in SECRETS_SSM_NAMES (a preview's dev-login), 16+ characters
 //	SESSION_MAX_AGE_DAYS   optional: a session's absolute lifetime in days, 1 to 3650, default 90
 //	OPENAI_API_KEY         optional: offline engines when unset
 //	OPENAI_BASE_URL        optional: absolute http(s) URL, default https://api.openai.com/v1
