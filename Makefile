@@ -101,7 +101,7 @@ lint-template: ## cfn-lint on template.yaml and on the SAM-transformed template 
 	@if ! command -v cfn-lint >/dev/null || ! python3 -c 'import samtranslator' 2>/dev/null; then \
 		echo "lint: cfn-lint is missing, the template is not linted: $(CFN_LINT_PIP)"; exit 0; fi; \
 	set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	echo "cfn-lint template.yaml"; cfn-lint --non-zero-exit-code warning template.yaml; \
+	echo "cfn-lint template.yaml deploy/bootstrap.yaml"; cfn-lint --non-zero-exit-code warning template.yaml deploy/bootstrap.yaml; \
 	python3 scripts/sam-transform.py template.yaml > "$$out/template.transformed.json"; \
 	echo "cfn-lint (SAM-transformed template.yaml)"; cfn-lint --non-zero-exit-code warning "$$out/template.transformed.json"
 

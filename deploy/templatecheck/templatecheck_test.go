@@ -593,3 +593,67 @@ func TestCfnLintAllowancesAreCommented(t *testing.T) {
 	}
 	require.Positive(t, found, "the W1028 allowance on HttpApi is expected")
 }
+
+func bootstrapTemplate(t *testing.T) *templatecheck.Template {
+	t.Helper()
+	tpl, err := templatecheck.Load(filepath.Join("..", "bootstrap.yaml"))
+	require.NoError(t, err)
+	return tpl
+}
+
+func TestBootstrapRoles(t *testing.T) {
+	t.Parallel()
+	real := bootstrapTemplate(t)
+	require.NoError(t, templatecheck.BootstrapRoles(real))
+	trust := func(tpl *templatecheck.Template, id string) map[string]any {
+		doc := m(tpl.Properties(id)["AssumeRolePolicyDocument"])
+		return m(m(doc["Statement"].([]any)[0])["Condition"])
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(t *testing.T, tpl *templatecheck.Template)
+		want string
+	}{
+		{"a wildcard default", func(_ *testing.T, tpl *templatecheck.Template) {
+			tpl.Section("Parameters")["SubjectFilter"] = map[string]any{"Type": "String", "Default": "*"}
+		}, "parameter SubjectFilter"},
+		{"any job of the repository", func(_ *testing.T, tpl *templatecheck.Template) {
+			c := trust(tpl, "ProductionDeployRole")
+			delete(m(c["StringEquals"]), "token.actions.githubusercontent.com:sub")
+			c["StringLike"] = map[string]any{"token.actions.githubusercontent.com:sub": map[string]any{"Fn::Sub": "repo:${GitHubRepository}:*"}}
+		}, "ProductionDeployRole"},
+		{"staging may change every redub stack", func(t *testing.T, tpl *templatecheck.Template) {
+			s := roleStatement(t, tpl, "StagingDeployRole", "Stacks")
+			s["Resource"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/redub-*/*"}
+		}, "StagingDeployRole"},
+		{"previews without the production fence", func(t *testing.T, tpl *templatecheck.Template) {
+			s := roleStatement(t, tpl, "PreviewDeployRole", "NeverProduction")
+			s["Resource"] = []any{}
+		}, "PreviewDeployRole"},
+		{"the staging role trusts production jobs", func(_ *testing.T, tpl *templatecheck.Template) {
+			m(trust(tpl, "StagingDeployRole")["StringEquals"])["token.actions.githubusercontent.com:sub"] =
+				map[string]any{"Fn::Sub": "repo:${GitHubRepository}:environment:production"}
+		}, "bootstrap"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := real.Clone()
+			tt.edit(t, tpl)
+			requireProblems(t, templatecheck.BootstrapRoles(tpl), tt.want)
+		})
+	}
+}
+
+// roleStatement finds the statement with this Sid in a role's inline policies.
+func roleStatement(t *testing.T, tpl *templatecheck.Template, id, sid string) map[string]any {
+	t.Helper()
+	for _, p := range tpl.Properties(id)["Policies"].([]any) {
+		for _, st := range m(m(p)["PolicyDocument"])["Statement"].([]any) {
+			if m(st)["Sid"] == sid {
+				return m(st)
+			}
+		}
+	}
+	t.Fatalf("no statement %s in %s", sid, id)
+	return nil
+}
