@@ -81,12 +81,25 @@ size: build ## print each function's zipped size; fails over the 5 MiB budget
 	go run ./cmd/redub size --max-mib 5 dist
 
 .PHONY: lint
-lint: tools ## gofmt, go vet, golangci-lint and actionlint (which runs shellcheck on run: blocks when it is on PATH)
+lint: tools lint-template ## gofmt, go vet, golangci-lint, actionlint (which runs shellcheck on run: blocks when it is on PATH) and cfn-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	$(TOOLS)/golangci-lint run ./...
 	@command -v shellcheck >/dev/null || echo "lint: shellcheck is not on PATH: actionlint skips the run: blocks (apt-get install shellcheck)"
 	$(TOOLS)/actionlint
+
+CFN_LINT_PIP := pip install 'cfn-lint==1.51.0' 'aws-sam-translator==1.110.0'
+
+# cfn-lint on template.yaml and on what the SAM transform makes of it (scripts/sam-transform.py), warnings as
+# errors; the only exceptions are the commented `Metadata: cfn-lint` entries in the template.
+.PHONY: lint-template
+lint-template: ## cfn-lint on template.yaml and on the SAM-transformed template (warnings fail; prints the pip line if missing)
+	@if ! command -v cfn-lint >/dev/null || ! python3 -c 'import samtranslator' 2>/dev/null; then \
+		echo "lint: cfn-lint is missing, the template is not linted: $(CFN_LINT_PIP)"; exit 0; fi; \
+	set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	echo "cfn-lint template.yaml deploy/bootstrap.yaml"; cfn-lint --non-zero-exit-code warning template.yaml deploy/bootstrap.yaml; \
+	python3 scripts/sam-transform.py template.yaml > "$$out/template.transformed.json"; \
+	echo "cfn-lint (SAM-transformed template.yaml)"; cfn-lint --non-zero-exit-code warning "$$out/template.transformed.json"
 
 .PHONY: vuln
 vuln: tools ## govulncheck (skipped, with a message, when its database cannot be reached)

@@ -83,10 +83,12 @@ func Checks() []Check {
 		{"visibility timeout", "a queue's VisibilityTimeout is at least 6 x its consumer's Timeout + MaximumBatchingWindowInSeconds", VisibilityTimeouts},
 		{"dead-letter queues", "every queue that is not a DLQ has one with maxReceiveCount 5, and every DLQ has a depth alarm", DeadLetterQueues},
 		{"queue settings", "every queue sets MaximumMessageSize and server-side encryption", QueueSettings},
-		{"private buckets", "every bucket blocks public access (all four flags), is versioned and encrypted, and no policy opens it", PrivateBuckets},
+		{"private buckets", "every bucket blocks public access (all four flags), is versioned and encrypted, takes TLS only, and no policy opens it", PrivateBuckets},
+		{"queue policy sources", "S3 may send to a queue only from this account and from a bucket of this template (aws:SourceAccount and aws:SourceArn)", QueuePolicySources},
 		{"dev login", "AuthDevLoginFunction exists only when Stage is development", DevLoginOnlyInDevelopment},
 		{"canary in production", "every function publishes an alias; production deploys by canary, other stages all at once, with rollback alarms", CanaryInProduction},
 		{"log retention", "every function logs to its own log group with a retention", LogRetention},
+		{"secrets per function", "each function's policies grant ssm:GetParameters on exactly the parameters its SECRETS_SSM_NAMES lists; media functions get no session or Google secret", SecretsPerFunction},
 	}
 }
 
@@ -300,6 +302,7 @@ func PrivateBuckets(t *Template) error {
 			ps.add(b, "no BucketEncryption")
 		}
 	}
+	tlsOnly := map[string]bool{}
 	for _, pol := range t.IDs(TypeBucketPolicy) {
 		props := t.Properties(pol)
 		bucket, _, _ := target(props["Bucket"])
@@ -309,9 +312,89 @@ func PrivateBuckets(t *Template) error {
 			if s["Effect"] == "Allow" && publicPrincipal(s["Principal"]) {
 				ps.add(bucket, "bucket policy %s, statement %s, allows Principal \"*\"", pol, sid(s, i))
 			}
+			if deniesInsecureTransport(s, bucket) {
+				tlsOnly[bucket] = true
+			}
+		}
+	}
+	for _, b := range t.IDs(TypeBucket) {
+		if !tlsOnly[b] {
+			ps.add(b, "no bucket policy denies s3:* on the bucket and its objects when aws:SecureTransport is false (TLS only)")
 		}
 	}
 	return ps.err()
+}
+
+// deniesInsecureTransport reports whether s denies every S3 action to
+// everyone on the bucket and on its objects over plain HTTP.
+func deniesInsecureTransport(s map[string]any, bucket string) bool {
+	if s["Effect"] != "Deny" || !publicPrincipal(s["Principal"]) || !slices.Contains(list(s["Action"]), any("s3:*")) {
+		return false
+	}
+	cond, _ := s["Condition"].(map[string]any)
+	b, _ := cond["Bool"].(map[string]any)
+	if v, _ := scalar(b["aws:SecureTransport"]); v != "false" {
+		return false
+	}
+	var onBucket, onObjects bool
+	for _, r := range list(s["Resource"]) {
+		if id, attr, ok := target(r); ok && id == bucket && attr == "Arn" {
+			onBucket = true
+		}
+		if m, _ := r.(map[string]any); m != nil {
+			if sub, _ := m["Fn::Sub"].(string); sub == "${"+bucket+".Arn}/*" {
+				onObjects = true
+			}
+		}
+	}
+	return onBucket && onObjects
+}
+
+// QueuePolicySources checks that every queue policy statement letting S3
+// send (Principal Service s3.amazonaws.com) is limited to this account
+// (aws:SourceAccount) and to a bucket of this template (aws:SourceArn: the
+// bucket's ARN, or the name CloudFormation gives it, <stack>-<logicalid>-*).
+func QueuePolicySources(t *Template) error {
+	var ps problems
+	for _, pol := range t.IDs("AWS::SQS::QueuePolicy") {
+		doc, _ := t.Properties(pol)["PolicyDocument"].(map[string]any)
+		for i, st := range list(doc["Statement"]) {
+			s, _ := st.(map[string]any)
+			principal, _ := s["Principal"].(map[string]any)
+			if s["Effect"] != "Allow" || !slices.Contains(list(principal["Service"]), any("s3.amazonaws.com")) {
+				continue
+			}
+			cond, _ := s["Condition"].(map[string]any)
+			eq, _ := cond["StringEquals"].(map[string]any)
+			if id, _, ok := target(eq["aws:SourceAccount"]); !ok || id != "AWS::AccountId" {
+				ps.add(pol, "statement %s lets S3 send without aws:SourceAccount = AWS::AccountId", sid(s, i))
+			}
+			var source any
+			for _, op := range []string{"ArnEquals", "ArnLike"} {
+				if m, _ := cond[op].(map[string]any); m["aws:SourceArn"] != nil {
+					source = m["aws:SourceArn"]
+				}
+			}
+			if !namesBucket(t, source) {
+				ps.add(pol, "statement %s lets S3 send without aws:SourceArn naming a bucket of this template (any bucket of the account could)", sid(s, i))
+			}
+		}
+	}
+	return ps.err()
+}
+
+func namesBucket(t *Template, v any) bool {
+	if id, attr, ok := target(v); ok {
+		return attr == "Arn" && t.TypeOf(id) == TypeBucket
+	}
+	m, _ := v.(map[string]any)
+	sub, _ := m["Fn::Sub"].(string)
+	for _, b := range t.IDs(TypeBucket) {
+		if sub == "arn:${AWS::Partition}:s3:::${AWS::StackName}-"+strings.ToLower(b)+"-*" {
+			return true
+		}
+	}
+	return false
 }
 
 func publicPrincipal(p any) bool {

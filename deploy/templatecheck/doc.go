@@ -7,18 +7,20 @@
 //
 // # Reading the template
 //
-// goformation's intrinsics.ProcessYAML (github.com/awslabs/goformation/v7)
-// turns the YAML, short-form tags included, into JSON with every intrinsic
-// written long (!Ref X is {"Ref": "X"}) and none resolved. [Template] holds
-// that tree as plain maps, so a test can break a copy of the real template
-// ([Template.Clone], then edit the map) and feed it to a check.
+// The template is read by the local stack's own reader, local/template, so a
+// rule the local stack follows is the rule these checks enforce: its
+// ExpandYAML turns the YAML, short-form tags included, into JSON with every
+// intrinsic written long (!Ref X is {"Ref": "X"}) and none resolved.
+// [Template] holds that tree as plain maps, so a test can break a copy of the
+// real template ([Template.Clone], then edit the map) and feed it to a check.
 //
 // The stages differ only through Conditions and Fn::If. [Template.Stage]
-// evaluates those for one set of parameter values, and resolves Ref to a
-// parameter and AWS::NoValue; every other intrinsic (Ref to a resource,
-// Fn::GetAtt, Fn::Sub) is left as written, so a check can still tell which
-// resource a value names. [Template.FunctionProperties] merges
-// Globals.Function into a function the way the SAM transform does.
+// evaluates those for one set of parameter values with local/template's
+// Evaluator, and resolves Ref to a parameter, Fn::FindInMap and
+// AWS::NoValue; every other intrinsic (Ref to a resource, Fn::GetAtt,
+// Fn::Sub) is left as written, so a check can still tell which resource a
+// value names. [Template.FunctionProperties] merges Globals.Function into a
+// function with local/template's MergeGlobals, the SAM transform's rule.
 //
 // # Checks
 //
@@ -27,6 +29,12 @@
 // each naming the resource (a logical id, or a file such as the Makefile).
 // [Checks] lists those that need no build; [UnzippedSizes] builds the layers
 // and the functions that use them with the Makefile, which takes seconds.
+//
+// [Transform] runs the SAM transform itself (aws-sam-translator, through
+// cfn-lint's offline transform in scripts/sam-transform.py) and
+// [TransformedFunctionPolicies] checks what SAM really deploys: the roles it
+// writes, with every policy template expanded and every managed policy it
+// attaches. `make lint` runs cfn-lint on both templates.
 //
 // Wildcards in IAM are refused except for the entries of [Allowlist], each
 // with the reason AWS forces it. The list also records the managed policies

@@ -87,7 +87,7 @@ func NoWildcardIAM(t *Template) error {
 
 func functionPolicies(t *Template, fn string, ps *problems) {
 	var inline []map[string]any
-	for i, p := range list(t.FunctionProperties(fn)["Policies"]) {
+	for i, p := range ifBranches(list(t.FunctionProperties(fn)["Policies"])) {
 		switch x := p.(type) {
 		case string:
 			managedPolicy(t, fn, x, ps)
@@ -319,4 +319,26 @@ func wildARN(s string) bool {
 		return strings.HasPrefix(res[i+1:], "*")
 	}
 	return false
+}
+
+// ifBranches replaces each {"Fn::If": [cond, a, b]} in items by a and b (an
+// AWS::NoValue branch by nothing), so a rule holds whichever way the
+// condition goes.
+func ifBranches(items []any) []any {
+	var out []any
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		args, ok := m["Fn::If"].([]any)
+		if !ok || len(m) != 1 || len(args) != 3 {
+			out = append(out, it)
+			continue
+		}
+		for _, br := range ifBranches(args[1:]) {
+			if b, _ := br.(map[string]any); b != nil && b["Ref"] == "AWS::NoValue" {
+				continue
+			}
+			out = append(out, br)
+		}
+	}
+	return out
 }

@@ -10,9 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
-	"github.com/awslabs/goformation/v7/intrinsics"
+	"github.com/redub/redub/local/template"
 )
 
 // Resource types the checks look at.
@@ -26,10 +25,6 @@ const (
 	TypeAlarm        = "AWS::CloudWatch::Alarm"
 	TypeLogGroup     = "AWS::Logs::LogGroup"
 )
-
-// yamlMu serialises intrinsics.ProcessYAML, which registers its tag
-// resolvers in a package-level map on every call (concurrent calls race).
-var yamlMu sync.Mutex
 
 // Template is a SAM template as plain data: maps, slices, strings, float64
 // and bool, with every intrinsic written in its long form and unresolved.
@@ -58,9 +53,7 @@ func Load(path string) (*Template, error) {
 // Parse reads a SAM template in YAML (or JSON). It fails on a document that
 // is not YAML or has no Resources map.
 func Parse(data []byte) (*Template, error) {
-	yamlMu.Lock()
-	out, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{NoProcess: true})
-	yamlMu.Unlock()
+	out, err := template.ExpandYAML(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
@@ -76,7 +69,7 @@ func Parse(data []byte) (*Template, error) {
 
 // Clone returns a deep copy of t, to edit into a broken variant.
 func (t *Template) Clone() *Template {
-	doc, _ := deepCopy(t.doc).(map[string]any)
+	doc, _ := template.DeepCopy(t.doc).(map[string]any)
 	return &Template{Dir: t.Dir, doc: doc}
 }
 
@@ -132,65 +125,17 @@ func (t *Template) IDs(typ string) []string {
 }
 
 // FunctionProperties returns a copy of a function's Properties with
-// Globals.Function merged in as the SAM transform merges it: maps key by
-// key (the function wins), lists appended (Globals first), anything else
-// the function's.
+// Globals.Function merged in as the SAM transform merges it, by the local
+// stack's own [template.MergeGlobals]: maps key by key (the function wins),
+// lists appended (Globals first), anything else the function's.
 func (t *Template) FunctionProperties(id string) map[string]any {
 	props := t.Properties(id)
 	if props == nil {
 		return nil
 	}
 	globals, _ := t.Section("Globals")["Function"].(map[string]any)
-	merged, _ := mergeGlobals(globals, deepCopy(props)).(map[string]any)
+	merged, _ := template.MergeGlobals(globals, template.DeepCopy(props)).(map[string]any)
 	return merged
-}
-
-func mergeGlobals(global, local any) any {
-	switch g := global.(type) {
-	case map[string]any:
-		l, ok := local.(map[string]any)
-		if !ok {
-			if local == nil {
-				return deepCopy(g)
-			}
-			return local
-		}
-		out := deepCopy(g).(map[string]any)
-		for k, v := range l {
-			if gv, ok := out[k]; ok {
-				out[k] = mergeGlobals(gv, v)
-			} else {
-				out[k] = v
-			}
-		}
-		return out
-	case []any:
-		if l, ok := local.([]any); ok {
-			return append(deepCopy(g).([]any), l...)
-		}
-	}
-	if local == nil {
-		return deepCopy(global)
-	}
-	return local
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = deepCopy(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	}
-	return v
 }
 
 // StageValues returns the AllowedValues of the Stage parameter, the stages
@@ -206,18 +151,19 @@ func (t *Template) StageValues() []string {
 	return out
 }
 
-// Stage is the template as deployed with one set of parameter values.
+// Stage is the template as deployed with one set of parameter values. It
+// evaluates through the local stack's [template.Evaluator], so the checks and
+// the local stack decide conditions alike.
 type Stage struct {
-	t      *Template
-	params map[string]string
-	conds  map[string]bool
-	busy   map[string]bool
+	name string
+	t    *Template
+	ev   *template.Evaluator
 }
 
 // Stage evaluates the template for these parameter values; parameters not
 // given take their Default.
 func (t *Template) Stage(params map[string]string) *Stage {
-	values := map[string]string{}
+	values := map[string]any{}
 	for name, decl := range t.Section("Parameters") {
 		if d, ok := decl.(map[string]any); ok {
 			if s, ok := scalar(d["Default"]); ok {
@@ -225,12 +171,15 @@ func (t *Template) Stage(params map[string]string) *Stage {
 			}
 		}
 	}
-	maps.Copy(values, params)
-	return &Stage{t: t, params: values, conds: map[string]bool{}, busy: map[string]bool{}}
+	for k, v := range params {
+		values[k] = v
+	}
+	name, _ := values["Stage"].(string)
+	return &Stage{name: name, t: t, ev: template.NewEvaluator(t.doc, values)}
 }
 
 // Name is the value of the Stage parameter.
-func (s *Stage) Name() string { return s.params["Stage"] }
+func (s *Stage) Name() string { return s.name }
 
 // Has reports whether the resource exists in this stage: it is in the
 // template and its Condition, if any, holds.
@@ -247,189 +196,15 @@ func (s *Stage) Has(id string) (bool, error) {
 }
 
 // Condition evaluates an entry of the Conditions section. It fails on a
-// name the section lacks, a cycle, or an expression it cannot evaluate
-// (Fn::Equals on anything but parameters and literals).
-func (s *Stage) Condition(name string) (bool, error) {
-	if v, ok := s.conds[name]; ok {
-		return v, nil
-	}
-	expr, ok := s.t.Section("Conditions")[name]
-	if !ok {
-		return false, fmt.Errorf("condition %s is not in Conditions", name)
-	}
-	if s.busy[name] {
-		return false, fmt.Errorf("condition %s refers to itself", name)
-	}
-	s.busy[name] = true
-	v, err := s.eval(expr)
-	delete(s.busy, name)
-	if err != nil {
-		return false, fmt.Errorf("condition %s: %w", name, err)
-	}
-	s.conds[name] = v
-	return v, nil
-}
-
-func (s *Stage) eval(expr any) (bool, error) {
-	switch x := expr.(type) {
-	case bool:
-		return x, nil
-	case string: // !Condition Name loses its tag in ProcessYAML and arrives as "Name"
-		return s.Condition(x)
-	case map[string]any:
-		if len(x) != 1 {
-			break
-		}
-		for fn, arg := range x {
-			args := list(arg)
-			switch fn {
-			case "Condition":
-				name, _ := arg.(string)
-				return s.Condition(name)
-			case "Fn::Equals":
-				if len(args) != 2 {
-					return false, fmt.Errorf("Fn::Equals needs two values, got %v", arg)
-				}
-				a, errA := s.scalarValue(args[0])
-				b, errB := s.scalarValue(args[1])
-				if err := errors.Join(errA, errB); err != nil {
-					return false, err
-				}
-				return a == b, nil
-			case "Fn::Not":
-				if len(args) != 1 {
-					return false, fmt.Errorf("Fn::Not needs one condition, got %v", arg)
-				}
-				v, err := s.eval(args[0])
-				return !v, err
-			case "Fn::And", "Fn::Or":
-				and := fn == "Fn::And"
-				result := and
-				for _, a := range args {
-					v, err := s.eval(a)
-					if err != nil {
-						return false, err
-					}
-					if and {
-						result = result && v
-					} else {
-						result = result || v
-					}
-				}
-				return result, nil
-			}
-		}
-	}
-	return false, fmt.Errorf("cannot evaluate %s", compact(expr))
-}
-
-func (s *Stage) scalarValue(v any) (string, error) {
-	r, err := s.Resolve(v)
-	if err != nil {
-		return "", err
-	}
-	str, ok := scalar(r)
-	if !ok {
-		return "", fmt.Errorf("%s is not a parameter or a literal", compact(v))
-	}
-	return str, nil
-}
-
-// noValue stands for AWS::NoValue while resolving.
-type noValue struct{}
+// name the section lacks, a cycle, or an expression that is not a
+// condition.
+func (s *Stage) Condition(name string) (bool, error) { return s.ev.Condition(name) }
 
 // Resolve returns a copy of v with Fn::If decided, Ref to a parameter
 // replaced by its value, Fn::FindInMap looked up and AWS::NoValue removed
 // (a map key or list item resolving to it is dropped; v itself becomes nil).
 // Everything else is left as written.
-func (s *Stage) Resolve(v any) (any, error) {
-	out, err := s.resolve(v)
-	if _, ok := out.(noValue); ok {
-		return nil, err
-	}
-	return out, err
-}
-
-func (s *Stage) resolve(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) == 1 {
-			if arg, ok := x["Fn::If"]; ok {
-				args := list(arg)
-				var name string
-				if len(args) == 3 {
-					name, _ = args[0].(string)
-				}
-				if name == "" {
-					return nil, fmt.Errorf("Fn::If needs [condition, then, else], got %s", compact(arg))
-				}
-				c, err := s.Condition(name)
-				if err != nil {
-					return nil, err
-				}
-				if c {
-					return s.resolve(args[1])
-				}
-				return s.resolve(args[2])
-			}
-			if name, ok := x["Ref"].(string); ok {
-				if name == "AWS::NoValue" {
-					return noValue{}, nil
-				}
-				if p, ok := s.params[name]; ok {
-					return p, nil
-				}
-				return x, nil
-			}
-			if arg, ok := x["Fn::FindInMap"]; ok {
-				return s.findInMap(arg)
-			}
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			r, err := s.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			if _, drop := r.(noValue); !drop {
-				out[k] = r
-			}
-		}
-		return out, nil
-	case []any:
-		out := make([]any, 0, len(x))
-		for _, e := range x {
-			r, err := s.resolve(e)
-			if err != nil {
-				return nil, err
-			}
-			if _, drop := r.(noValue); !drop {
-				out = append(out, r)
-			}
-		}
-		return out, nil
-	}
-	return v, nil
-}
-
-func (s *Stage) findInMap(arg any) (any, error) {
-	args := list(arg)
-	if len(args) != 3 {
-		return nil, fmt.Errorf("Fn::FindInMap needs three keys, got %s", compact(arg))
-	}
-	var cur any = s.t.Section("Mappings")
-	for _, a := range args {
-		key, err := s.scalarValue(a)
-		if err != nil {
-			return nil, err
-		}
-		m, _ := cur.(map[string]any)
-		if cur = m[key]; cur == nil {
-			return nil, fmt.Errorf("Fn::FindInMap %s: no entry %s", compact(arg), key)
-		}
-	}
-	return cur, nil
-}
+func (s *Stage) Resolve(v any) (any, error) { return s.ev.Resolve(v) }
 
 // --- values -----------------------------------------------------------------
 
@@ -446,17 +221,7 @@ func list(v any) []any {
 }
 
 // scalar formats a string, number or boolean as CloudFormation reads it.
-func scalar(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), true
-	case bool:
-		return strconv.FormatBool(x), true
-	}
-	return "", false
-}
+func scalar(v any) (string, bool) { return template.Scalar(v) }
 
 // number reads an integer property written as a number or a string.
 func number(v any) (int, bool) {

@@ -2,9 +2,13 @@ package templatecheck_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -160,8 +164,8 @@ func TestNoWildcardIAMRefuses(t *testing.T) {
 			delete(s, "Resource")
 		}, []string{"SweeperFunction"}},
 		{"any region and account in a managed policy", templatecheck.NoWildcardIAM, func(t *testing.T, tpl *templatecheck.Template) {
-			statement(t, tpl, "StageSecretsPolicy", "ReadStageSecrets")["Resource"] = "arn:aws:ssm:*:*:parameter/redub/production"
-		}, []string{"StageSecretsPolicy"}},
+			statement(t, tpl, "SecretsBasePolicy", "ReadBaseSecrets")["Resource"] = "arn:aws:ssm:*:*:parameter/redub/production"
+		}, []string{"SecretsBasePolicy"}},
 		{"an AWS managed policy", templatecheck.NoWildcardIAM, func(_ *testing.T, tpl *templatecheck.Template) {
 			appendPolicy(tpl, "MeFunction", "AmazonS3FullAccess")
 		}, []string{"MeFunction"}},
@@ -251,6 +255,36 @@ func TestPrivateBucketsRefuse(t *testing.T) {
 			s["Effect"] = "Allow"
 			s["Action"] = "s3:GetObject"
 		}, []string{"MediaBucket"}},
+		{"the backups bucket over plain HTTP", templatecheck.PrivateBuckets, func(_ *testing.T, tpl *templatecheck.Template) {
+			delete(tpl.Section("Resources"), "BackupsBucketPolicy")
+		}, []string{"BackupsBucket"}},
+		{"TLS only for the objects but not the bucket", templatecheck.PrivateBuckets, func(t *testing.T, tpl *templatecheck.Template) {
+			s := statement(t, tpl, "MediaBucketPolicy", "DenyInsecureTransport")
+			s["Resource"] = list(s["Resource"])[1:]
+		}, []string{"MediaBucket"}},
+	})
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func TestQueuePolicySourcesRefuse(t *testing.T) {
+	t.Parallel()
+	cond := func(t *testing.T, tpl *templatecheck.Template) map[string]any {
+		return m(statement(t, tpl, "IngestQueuePolicy", "MediaBucketNotifications")["Condition"])
+	}
+	runBroken(t, []broken{
+		{"no aws:SourceArn", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			delete(cond(t, tpl), "ArnLike")
+		}, []string{"IngestQueuePolicy"}},
+		{"another stack's buckets", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			m(cond(t, tpl)["ArnLike"])["aws:SourceArn"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}
+		}, []string{"IngestQueuePolicy"}},
+		{"no aws:SourceAccount", templatecheck.QueuePolicySources, func(t *testing.T, tpl *templatecheck.Template) {
+			delete(cond(t, tpl), "StringEquals")
+		}, []string{"IngestQueuePolicy"}},
 	})
 }
 
@@ -414,4 +448,212 @@ func TestAllowlistGivesReasons(t *testing.T) {
 		require.NotEmpty(t, a.What)
 		require.NotEmpty(t, a.Reason, "%s needs a reason", a.What)
 	}
+}
+
+func setEnv(tpl *templatecheck.Template, fn, name, value string) {
+	props := tpl.Properties(fn)
+	env := m(props["Environment"])
+	if env == nil {
+		env = map[string]any{}
+		props["Environment"] = env
+	}
+	vars := m(env["Variables"])
+	if vars == nil {
+		vars = map[string]any{}
+		env["Variables"] = vars
+	}
+	vars[name] = value
+}
+
+func TestSecretsPerFunctionRefuses(t *testing.T) {
+	t.Parallel()
+	ssmARN := func(tail string) any {
+		return map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/redub/${Stage}/" + tail}
+	}
+	runBroken(t, []broken{
+		{"a media function with the session secret", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "IngestFunction", map[string]any{"Ref": "SecretsSessionPolicy"})
+			setEnv(tpl, "IngestFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,AUTH_SECRET")
+		}, []string{"IngestFunction"}},
+		{"a media function with the Google client", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "MixFunction", map[string]any{"Ref": "SecretsGooglePolicy"})
+			setEnv(tpl, "MixFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,GOOGLE_CLIENT_ID,GOOGLE_CLIENT_SECRET")
+		}, []string{"MixFunction"}},
+		{"the whole stage path again", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "MeFunction", map[string]any{"Statement": []any{map[string]any{
+				"Effect": "Allow", "Action": "ssm:GetParametersByPath", "Resource": ssmARN(""),
+			}}})
+		}, []string{"MeFunction"}},
+		{"a wildcard parameter", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "JobsGetFunction", map[string]any{"Statement": []any{map[string]any{
+				"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": ssmARN("*"),
+			}}})
+		}, []string{"JobsGetFunction"}},
+		{"a grant the function does not list", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "SweeperFunction", map[string]any{"Ref": "SecretsProvidersPolicy"})
+		}, []string{"SweeperFunction"}},
+		{"a name the policies do not grant", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			setEnv(tpl, "TranscodeFunction", "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,OPENAI_API_KEY")
+		}, []string{"TranscodeFunction"}},
+		{"a SAM SSM policy template", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			appendPolicy(tpl, "HealthFunction", map[string]any{"SSMParameterReadPolicy": map[string]any{"ParameterName": "redub/production/*"}})
+		}, []string{"HealthFunction"}},
+		{"a preview's dev-login without its access code", templatecheck.SecretsPerFunction, func(_ *testing.T, tpl *templatecheck.Template) {
+			setEnv(tpl, templatecheck.DevLoginFunction, "SECRETS_SSM_NAMES", "DATABASE_URL,SENTRY_DSN,AUTH_SECRET")
+			props := tpl.Properties(templatecheck.DevLoginFunction)
+			props["Policies"] = props["Policies"].([]any)[:2]
+		}, []string{templatecheck.DevLoginFunction}},
+		{"a preview granted its stage's path", templatecheck.SecretsPerFunction, func(t *testing.T, tpl *templatecheck.Template) {
+			s := statement(t, tpl, "SecretsSessionPolicy", "ReadSessionSecret")
+			s["Resource"] = []any{ssmARN("AUTH_SECRET")} // no !If on SecretsPath: a preview would read staging's
+		}, []string{"AuthGoogleFunction", "MeFunction"}},
+	})
+}
+
+// transformed is the SAM-transformed real template, made once per test run.
+var transformed = sync.OnceValues(func() (*templatecheck.Template, error) {
+	return templatecheck.Transform(context.Background(), filepath.Join("..", "..", "template.yaml"))
+})
+
+func TestTransformedFunctionPolicies(t *testing.T) {
+	t.Parallel()
+	real, err := transformed()
+	if errors.Is(err, templatecheck.ErrNoSAMTranslator) {
+		t.Skip(err.Error())
+	}
+	require.NoError(t, err)
+	require.NoError(t, templatecheck.TransformedFunctionPolicies(real))
+
+	role := func(tpl *templatecheck.Template, id string) map[string]any { return tpl.Properties(id + "Role") }
+	for _, tt := range []struct {
+		name string
+		edit func(tpl *templatecheck.Template)
+		want string
+	}{
+		{"an AWS managed SSM policy", func(tpl *templatecheck.Template) {
+			r := role(tpl, "IngestFunction")
+			r["ManagedPolicyArns"] = append(r["ManagedPolicyArns"].([]any), "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess")
+		}, "IngestFunction"},
+		{"the poller's fence gone", func(tpl *templatecheck.Template) {
+			r := role(tpl, "MixFunction")
+			var kept []any
+			for _, p := range r["Policies"].([]any) {
+				if !strings.Contains(compactJSON(p), "OwnQueueOnly") {
+					kept = append(kept, p)
+				}
+			}
+			r["Policies"] = kept
+		}, "MixFunction"},
+		{"the session secret for a media function", func(tpl *templatecheck.Template) {
+			r := role(tpl, "TranscodeFunction")
+			r["ManagedPolicyArns"] = append(r["ManagedPolicyArns"].([]any), map[string]any{"Ref": "SecretsSessionPolicy"})
+		}, "TranscodeFunction"},
+		{"an expanded policy template on every queue", func(tpl *templatecheck.Template) {
+			r := role(tpl, "JobsCreateFunction")
+			r["Policies"] = append(r["Policies"].([]any), map[string]any{"PolicyName": "x", "PolicyDocument": map[string]any{
+				"Statement": []any{map[string]any{"Effect": "Allow", "Action": []any{"sqs:ReceiveMessage"}, "Resource": "*"}},
+			}})
+		}, "JobsCreateFunction"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := real.Clone()
+			tt.edit(tpl)
+			requireProblems(t, templatecheck.TransformedFunctionPolicies(tpl), tt.want)
+		})
+	}
+}
+
+func compactJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// make lint fails on any cfn-lint warning but those a `Metadata: cfn-lint`
+// entry allows; each such entry must say why, in a comment just above it.
+func TestCfnLintAllowancesAreCommented(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	found := 0
+	for i, line := range lines {
+		if strings.TrimSpace(line) != "cfn-lint:" {
+			continue
+		}
+		found++
+		commented := false
+		for j := i - 1; j >= max(0, i-8); j-- {
+			if strings.HasPrefix(strings.TrimSpace(lines[j]), "#") {
+				commented = true
+				break
+			}
+		}
+		require.True(t, commented, "template.yaml:%d: a cfn-lint allowance without a comment saying why", i+1)
+	}
+	require.Positive(t, found, "the W1028 allowance on HttpApi is expected")
+}
+
+func bootstrapTemplate(t *testing.T) *templatecheck.Template {
+	t.Helper()
+	tpl, err := templatecheck.Load(filepath.Join("..", "bootstrap.yaml"))
+	require.NoError(t, err)
+	return tpl
+}
+
+func TestBootstrapRoles(t *testing.T) {
+	t.Parallel()
+	real := bootstrapTemplate(t)
+	require.NoError(t, templatecheck.BootstrapRoles(real))
+	trust := func(tpl *templatecheck.Template, id string) map[string]any {
+		doc := m(tpl.Properties(id)["AssumeRolePolicyDocument"])
+		return m(m(doc["Statement"].([]any)[0])["Condition"])
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(t *testing.T, tpl *templatecheck.Template)
+		want string
+	}{
+		{"a wildcard default", func(_ *testing.T, tpl *templatecheck.Template) {
+			tpl.Section("Parameters")["SubjectFilter"] = map[string]any{"Type": "String", "Default": "*"}
+		}, "parameter SubjectFilter"},
+		{"any job of the repository", func(_ *testing.T, tpl *templatecheck.Template) {
+			c := trust(tpl, "ProductionDeployRole")
+			delete(m(c["StringEquals"]), "token.actions.githubusercontent.com:sub")
+			c["StringLike"] = map[string]any{"token.actions.githubusercontent.com:sub": map[string]any{"Fn::Sub": "repo:${GitHubRepository}:*"}}
+		}, "ProductionDeployRole"},
+		{"staging may change every redub stack", func(t *testing.T, tpl *templatecheck.Template) {
+			s := roleStatement(t, tpl, "StagingDeployRole", "Stacks")
+			s["Resource"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/redub-*/*"}
+		}, "StagingDeployRole"},
+		{"previews without the production fence", func(t *testing.T, tpl *templatecheck.Template) {
+			s := roleStatement(t, tpl, "PreviewDeployRole", "NeverProduction")
+			s["Resource"] = []any{}
+		}, "PreviewDeployRole"},
+		{"the staging role trusts production jobs", func(_ *testing.T, tpl *templatecheck.Template) {
+			m(trust(tpl, "StagingDeployRole")["StringEquals"])["token.actions.githubusercontent.com:sub"] =
+				map[string]any{"Fn::Sub": "repo:${GitHubRepository}:environment:production"}
+		}, "bootstrap"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := real.Clone()
+			tt.edit(t, tpl)
+			requireProblems(t, templatecheck.BootstrapRoles(tpl), tt.want)
+		})
+	}
+}
+
+// roleStatement finds the statement with this Sid in a role's inline policies.
+func roleStatement(t *testing.T, tpl *templatecheck.Template, id, sid string) map[string]any {
+	t.Helper()
+	for _, p := range tpl.Properties(id)["Policies"].([]any) {
+		for _, st := range m(m(p)["PolicyDocument"])["Statement"].([]any) {
+			if m(st)["Sid"] == sid {
+				return m(st)
+			}
+		}
+	}
+	t.Fatalf("no statement %s in %s", sid, id)
+	return nil
 }

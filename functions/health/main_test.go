@@ -15,7 +15,7 @@ import (
 func TestHealthAnswersWithVersionAndStage(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"STAGE": "staging", "DATABASE_URL": "postgres://u@db.invalid/redub", "STORAGE_BUCKET": "redub-staging",
+		"STAGE": "staging", "DATABASE_URL": "postgres://u@db.invalid/redub?sslmode=verify-full", "STORAGE_BUCKET": "redub-staging",
 		"AUTH_SECRET": "0123456789abcdef0123456789abcdef", "AUTH_URL": "https://staging.redub.dev",
 		"GOOGLE_CLIENT_ID": "id", "GOOGLE_CLIENT_SECRET": "secret",
 	}

@@ -39,7 +39,7 @@ func (p *parser) function(id string, t *Template) *Function {
 	}
 	props, _ := res["Properties"].(map[string]any)
 	if p.globals != nil {
-		res["Properties"] = mergeGlobals(p.globals, props)
+		res["Properties"] = MergeGlobals(p.globals, props)
 	}
 	merged, err := json.Marshal(res)
 	if err != nil {
@@ -129,36 +129,6 @@ func (p *parser) function(id string, t *Template) *Function {
 	}
 	slices.SortFunc(f.Routes, compareRoutes)
 	return f
-}
-
-// mergeGlobals merges a Globals section into a resource's properties the
-// way the SAM transform does: maps merge key by key (the resource wins),
-// lists are appended (Globals first), anything else the resource replaces.
-func mergeGlobals(global, local any) any {
-	switch g := global.(type) {
-	case map[string]any:
-		l, ok := local.(map[string]any)
-		if !ok {
-			if local == nil {
-				return g
-			}
-			return local
-		}
-		out := maps.Clone(g)
-		for k, v := range l {
-			if gv, ok := out[k]; ok {
-				out[k] = mergeGlobals(gv, v)
-			} else {
-				out[k] = v
-			}
-		}
-		return out
-	case []any:
-		if l, ok := local.([]any); ok {
-			return append(slices.Clone(g), l...)
-		}
-	}
-	return local
 }
 
 // folderOf is the Makefile's folder_of: HealthReady -> health-ready, that is

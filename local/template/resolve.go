@@ -58,6 +58,7 @@ type resolver struct {
 	errs       []error
 	opts       *intrinsics.ProcessorOptions // for the template
 	condOpts   *intrinsics.ProcessorOptions // for condition expressions: also resolves {"Condition": name}
+	keep       bool                         // leave what does not differ between stages as written (see Evaluator)
 }
 
 func newResolver(locals Locals, params map[string]any, resources map[string]*resource, mappings, conditions map[string]any) *resolver {
@@ -97,6 +98,24 @@ func newResolver(locals Locals, params map[string]any, resources map[string]*res
 	r.condOpts = &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: condHandlers}
 	return r
 }
+
+// keepAsWritten switches r to the Evaluator's mode: only Fn::If, Ref to a
+// parameter or AWS::NoValue, and Fn::FindInMap are evaluated in resources;
+// conditions are evaluated whole.
+func (r *resolver) keepAsWritten() {
+	r.keep = true
+	handlers := map[string]intrinsics.IntrinsicHandler{}
+	for name := range r.opts.IntrinsicHandlerOverrides {
+		handlers[name] = asWritten
+	}
+	handlers["Ref"] = r.hRef
+	handlers["Fn::FindInMap"] = r.hFindInMap
+	handlers["Fn::If"] = r.hIf
+	r.opts = &intrinsics.ProcessorOptions{IntrinsicHandlerOverrides: handlers}
+}
+
+// asWritten gives an intrinsic back unevaluated (its arguments evaluated).
+func asWritten(name string, input, _ any) any { return map[string]any{name: input} }
 
 // resolve evaluates every intrinsic in v and returns the result as JSON, or
 // the errors met on the way.
@@ -138,6 +157,15 @@ func (r *resolver) hRef(_ string, input, _ any) any {
 	name, ok := input.(string)
 	if !ok {
 		return r.fail(ErrInvalid, "Ref needs a name, got %s", compact(input))
+	}
+	if r.keep {
+		if name == "AWS::NoValue" {
+			return noValueMark
+		}
+		if v, ok := r.params[name]; ok {
+			return v
+		}
+		return map[string]any{"Ref": name}
 	}
 	v, err := r.ref(name)
 	if err != nil {

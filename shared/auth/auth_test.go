@@ -84,6 +84,7 @@ func setup(t *testing.T, appURL string) *fixture {
 	f.mux.Handle("GET /auth/google/callback", f.google.Callback())
 	f.mux.Handle("POST /auth/logout", auth.LogoutHandler(f.sessions))
 	f.mux.Handle("GET /me", f.sessions.Require(auth.MeHandler()))
+	f.mux.Handle("DELETE /sessions", f.sessions.Require(auth.SignOutEverywhereHandler(f.sessions)))
 	f.mux.Handle("POST /auth/dev-login", dev)
 	f.mux.Handle("POST /things", f.sessions.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := auth.UserFrom(r.Context())

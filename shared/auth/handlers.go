@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -37,6 +38,27 @@ func LogoutHandler(s *Sessions) http.Handler {
 	})
 }
 
+// SignOutEverywhereHandler is DELETE /sessions, behind Sessions.Require: it
+// revokes every session of the signed-in user (this one and those on every
+// other device), clears the cookie and answers 204. Without a user in the
+// context it answers a 401 problem.
+func SignOutEverywhereHandler(s *Sessions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := UserFrom(r.Context())
+		if !ok {
+			httpapi.Error(w, r, errSignedOut)
+			return
+		}
+		if _, err := s.RevokeAll(r.Context(), u.ID); err != nil {
+			httpapi.Error(w, r, err)
+			return
+		}
+		s.clearCookie(w)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 // MeHandler is GET /me, behind Sessions.Require: the signed-in user as
 // {id, email, name, picture_url, created_at}. Without a user in the context
 // it answers a 401 problem.
@@ -56,6 +78,9 @@ func MeHandler() http.Handler {
 type DevLoginRequest struct {
 	Email string `json:"email"`
 	Name  string `json:"name"`
+	// AccessCode is required when Options.DevLoginCode is set (a preview
+	// stack): the code the preview's workflow run shows.
+	AccessCode string `json:"access_code,omitempty"`
 }
 
 // DevLoginResponse is the answer of POST /auth/dev-login.
@@ -71,10 +96,13 @@ type DevLoginResponse struct {
 // a 404 problem and touches nothing, so a deployed stage cannot expose it.
 // The error is for a development handler without Sessions or Users.
 //
-// The body is {"email", "name"}; email is required. The user with that email
-// (case-insensitive) is reused, Google-linked or not, otherwise a user
-// without a Google subject is created. The answer is 200 with a
-// DevLoginResponse and the session cookie.
+// The body is {"email", "name", "access_code"}; email is required, and so
+// is access_code when opts.DevLoginCode is set (a preview stack; a wrong or
+// missing code is a 403 problem). The user with that email
+// (case-insensitive) is reused unless it has a Google identity (a 403
+// problem: only Google signs that account in), otherwise a user without a
+// Google subject is created. The answer is 200 with a DevLoginResponse and
+// the session cookie.
 func NewDevLogin(opts Options, s *Sessions, u *Users) (http.Handler, error) {
 	if opts.Stage != config.Development {
 		return httpapi.NotFoundHandler(), nil
@@ -89,11 +117,15 @@ func NewDevLogin(opts Options, s *Sessions, u *Users) (http.Handler, error) {
 			return
 		}
 		email, name, err := checkDevLogin(req)
+		if err == nil && opts.DevLoginCode != "" &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(req.AccessCode)), []byte(opts.DevLoginCode)) != 1 {
+			err = apperr.New(apperr.Forbidden, "this preview's sign-in needs its access code (access_code), shown in the preview's workflow run")
+		}
 		if err != nil {
 			httpapi.Error(w, r, err)
 			return
 		}
-		user, err := u.UpsertLocal(r.Context(), email, name)
+		user, err := u.DevLoginUser(r.Context(), email, name)
 		if err != nil {
 			httpapi.Error(w, r, err)
 			return

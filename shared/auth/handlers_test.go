@@ -140,3 +140,104 @@ func TestDevLoginRefusesToExistOutsideDevelopment(t *testing.T) {
 	_, err := auth.NewDevLogin(f.opts, nil, f.users)
 	require.Error(t, err, "development without Sessions")
 }
+
+func TestSignOutEverywhere(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpsApp)
+	u, laptop := authtest.SignIn(t, f.sessions, f.users, "everywhere@example.com")
+	phone, _, err := f.sessions.Open(t.Context(), u.ID, "203.0.113.7", "phone")
+	require.NoError(t, err)
+	_, other := authtest.SignIn(t, f.sessions, f.users, "someone-else@example.com")
+
+	requireProblem(t, f.do(t, http.MethodDelete, "/sessions", ""), http.StatusUnauthorized, "unauthenticated")
+	session := &http.Cookie{Name: f.sessions.CookieName(), Value: laptop}
+	requireProblem(t, f.do(t, http.MethodDelete, "/sessions", "", withCookie(session), withHeader("Origin", "https://evil.example")),
+		http.StatusForbidden, "forbidden")
+	require.Equal(t, http.StatusOK, f.do(t, http.MethodGet, "/me", "", withBearer(phone)).Code, "a cross-site request revokes nothing")
+
+	w := f.do(t, http.MethodDelete, "/sessions", "", withBearer(laptop))
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	require.Negative(t, cookieNamed(t, w, f.sessions.CookieName()).MaxAge)
+	for _, token := range []string{laptop, phone} {
+		requireProblem(t, f.do(t, http.MethodGet, "/me", "", withBearer(token)), http.StatusUnauthorized, "unauthenticated")
+	}
+	require.Equal(t, http.StatusOK, f.do(t, http.MethodGet, "/me", "", withBearer(other)).Code, "another user's session is untouched")
+}
+
+// A session used every day still ends 90 days (DefaultSessionMaxAge) after
+// it was opened.
+func TestSessionAbsoluteLifetime(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpsApp)
+	_, token := authtest.SignIn(t, f.sessions, f.users, "daily@example.com")
+	for day := 1; day < 90; day++ {
+		f.clock.Add(24 * time.Hour)
+		require.Equal(t, http.StatusOK, f.do(t, http.MethodGet, "/me", "", withBearer(token)).Code, "day %d", day)
+	}
+	f.clock.Add(24*time.Hour + time.Minute)
+	requireProblem(t, f.do(t, http.MethodGet, "/me", "", withBearer(token)), http.StatusUnauthorized, "unauthenticated")
+
+	// A shorter setting also caps the first expiry.
+	f.opts.MaxAge = 2 * time.Hour
+	short, err := auth.NewSessions(f.db, f.opts)
+	require.NoError(t, err)
+	u, err := f.users.UpsertLocal(t.Context(), "short@example.com", "Short")
+	require.NoError(t, err)
+	tok, expires, err := short.Open(t.Context(), u.ID, "", "")
+	require.NoError(t, err)
+	require.Equal(t, f.clock.Now().Add(2*time.Hour).Unix(), expires.Unix())
+	f.clock.Add(90 * time.Minute)
+	_, err = short.Authenticate(t.Context(), tok)
+	require.NoError(t, err)
+	f.clock.Add(31 * time.Minute)
+	_, err = short.Authenticate(t.Context(), tok)
+	require.Error(t, err, "past MaxAge even though used 31 minutes ago")
+}
+
+// dev-login is email alone: it must never open an account that Google
+// signs in, or anyone who reaches a preview could be that person.
+func TestDevLoginRefusesGoogleAccounts(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpApp)
+	g, err := f.users.UpsertGoogle(t.Context(), auth.GoogleProfile{Subject: "google-sub-1", Email: "real.person@example.com", Name: "Real"})
+	require.NoError(t, err)
+
+	for _, email := range []string{"real.person@example.com", "Real.Person@Example.com"} {
+		w := f.do(t, http.MethodPost, "/auth/dev-login", `{"email":"`+email+`","name":"Impostor"}`)
+		requireProblem(t, w, http.StatusForbidden, "forbidden")
+		require.Nil(t, cookie(t, w, "redub_session"))
+	}
+	require.Equal(t, 0, f.count(t, `SELECT count(*) FROM sessions`), "no session was opened for the Google user")
+	require.Equal(t, 1, f.count(t, `SELECT count(*) FROM users WHERE name = 'Real' AND id = '`+g.ID.String()+`'`), "the user is unchanged")
+
+	require.Equal(t, http.StatusOK, f.do(t, http.MethodPost, "/auth/dev-login", `{"email":"local@example.com"}`).Code,
+		"an address without a Google identity still signs in")
+}
+
+// A preview's dev-login needs the access code its workflow run showed.
+func TestDevLoginAccessCode(t *testing.T) {
+	t.Parallel()
+	f := setup(t, httpApp)
+	opts := f.opts
+	opts.DevLoginCode = "0123456789abcdef0123"
+	h, err := auth.NewDevLogin(opts, f.sessions, f.users)
+	require.NoError(t, err)
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/auth/dev-login", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, body := range []string{
+		`{"email":"dev@example.com"}`,
+		`{"email":"dev@example.com","access_code":""}`,
+		`{"email":"dev@example.com","access_code":"0123456789abcdef012"}`,
+		`{"email":"dev@example.com","access_code":"wrong-code-wrong-code"}`,
+	} {
+		requireProblem(t, post(body), http.StatusForbidden, "forbidden")
+	}
+	require.Equal(t, 0, f.count(t, `SELECT count(*) FROM users`), "nothing was created without the code")
+	w := post(`{"email":"dev@example.com","access_code":"0123456789abcdef0123"}`)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+}

@@ -18,11 +18,17 @@ type Options struct {
 	AppURL       *url.URL         // AUTH_URL: the app's public URL; the auth routes live under it
 	Stage        config.Stage     // only config.Development enables dev-login
 	ClientID     string           // GOOGLE_CLIENT_ID; "" leaves Google sign-in unconfigured (503)
+	DevLoginCode string           // DEV_LOGIN_CODE: when set (a preview), dev-login requires it as access_code
+	MaxAge       time.Duration    // SESSION_MAX_AGE_DAYS: a session's absolute lifetime, however often it is used; default 90 days
 	ClientSecret string           // GOOGLE_CLIENT_SECRET
 	IssuerURL    string           // GOOGLE_ISSUER_URL; default https://accounts.google.com
 	HTTPClient   *http.Client     // calls to the provider; default a client with a 10 s timeout
 	Now          func() time.Time // default time.Now; tests move time with it
 }
+
+// DefaultSessionMaxAge is a session's absolute lifetime when Options.MaxAge
+// is unset.
+const DefaultSessionMaxAge = 90 * 24 * time.Hour
 
 // DefaultIssuerURL is Google's OpenID issuer.
 const DefaultIssuerURL = "https://accounts.google.com"
@@ -34,6 +40,8 @@ func OptionsFrom(c *config.Config) Options {
 		AppURL:       c.AuthURL,
 		Stage:        c.Stage,
 		ClientID:     c.GoogleClientID,
+		MaxAge:       c.SessionMaxAge,
+		DevLoginCode: c.DevLoginCode,
 		ClientSecret: c.GoogleClientSecret,
 		IssuerURL:    c.GoogleIssuerURL,
 	}
@@ -60,6 +68,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultSessionMaxAge
 	}
 	return o, nil
 }

@@ -25,7 +25,8 @@ import (
 )
 
 const (
-	// SessionTTL is how long a session lives after it was last used.
+	// SessionTTL is how long a session lives after it was last used, and
+	// never past Options.MaxAge after it was opened.
 	SessionTTL = 30 * 24 * time.Hour
 	// touchAfter is how stale last_seen_at may get before a use extends
 	// the session, so that most requests do not write.
@@ -87,7 +88,7 @@ func (s *Sessions) open(ctx context.Context, q postgres.Querier, userID uuid.UUI
 		return "", time.Time{}, fmt.Errorf("new session id: %w", err)
 	}
 	now := s.now()
-	expires := now.Add(SessionTTL)
+	expires := now.Add(min(SessionTTL, s.opts.MaxAge))
 	_, err = q.Exec(ctx, `
 		INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
 		VALUES ($1, $2, $3, $4, $4, $5, $6, $7)`,
@@ -110,8 +111,9 @@ type session struct {
 
 // Authenticate returns the user whose live session token is. It fails with
 // apperr.Unauthenticated when the token is malformed, unknown, expired or
-// revoked. A use more than an hour after the last recorded one extends the
-// session to 30 days from now.
+// revoked, or opened more than Options.MaxAge ago. A use more than an hour
+// after the last recorded one extends the session to 30 days from now, but
+// never past MaxAge after it was opened.
 func (s *Sessions) Authenticate(ctx context.Context, token string) (User, error) {
 	u, _, err := s.authenticate(ctx, token)
 	return u, err
@@ -126,10 +128,11 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (User, sessio
 	// One round trip; it writes only when last_seen_at is stale.
 	row := s.db.QueryRow(ctx, `
 		WITH s AS (
-			SELECT id, user_id, expires_at, last_seen_at FROM sessions
-			WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+			SELECT id, user_id, expires_at, last_seen_at, created_at FROM sessions
+			WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND created_at > $5
 		), slid AS (
-			UPDATE sessions SET last_seen_at = $2, expires_at = $3
+			UPDATE sessions SET last_seen_at = $2,
+				expires_at = LEAST($3::timestamptz, s.created_at + $6::bigint * interval '1 microsecond')
 			FROM s
 			WHERE sessions.id = s.id AND s.last_seen_at < $4 AND sessions.revoked_at IS NULL
 			RETURNING sessions.expires_at
@@ -137,7 +140,7 @@ func (s *Sessions) authenticate(ctx context.Context, token string) (User, sessio
 		SELECT u.id, u.email, u.name, u.picture_url, u.created_at,
 			COALESCE((SELECT expires_at FROM slid), s.expires_at), EXISTS (SELECT 1 FROM slid)
 		FROM s JOIN users u ON u.id = s.user_id`,
-		hash, now, now.Add(SessionTTL), now.Add(-touchAfter))
+		hash, now, now.Add(SessionTTL), now.Add(-touchAfter), now.Add(-s.opts.MaxAge), s.opts.MaxAge.Microseconds())
 	var sess session
 	u, err := scanUser(row, &sess.expires, &sess.extended)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -163,6 +166,17 @@ func (s *Sessions) Revoke(ctx context.Context, token string) error {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	return nil
+}
+
+// RevokeAll ends every live session of the user (signing them out on every
+// device) and returns how many it ended.
+func (s *Sessions) RevokeAll(ctx context.Context, userID uuid.UUID) (int64, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`,
+		userID, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions of user %s: %w", userID, err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // hash returns HMAC-SHA256(Secret, token), what sessions.token_hash holds, or

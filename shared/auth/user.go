@@ -89,26 +89,39 @@ func upsertGoogle(ctx context.Context, q postgres.Querier, p GoogleProfile) (Use
 // replaces the stored one. It exists for dev-login and tests; nothing else
 // creates users without Google.
 func (s *Users) UpsertLocal(ctx context.Context, email, name string) (User, error) {
-	return upsertLocal(ctx, s.db, email, name)
+	return upsertLocal(ctx, s.db, email, name, false)
 }
 
 // UpsertLocalTx is UpsertLocal inside tx.
 func (s *Users) UpsertLocalTx(ctx context.Context, tx pgx.Tx, email, name string) (User, error) {
-	return upsertLocal(ctx, tx, email, name)
+	return upsertLocal(ctx, tx, email, name, false)
 }
 
-func upsertLocal(ctx context.Context, q postgres.Querier, email, name string) (User, error) {
+// DevLoginUser is UpsertLocal for dev-login: it never returns a user who
+// has a Google identity, whose account only Google may open. For such an
+// email it fails with apperr.Forbidden and changes nothing.
+func (s *Users) DevLoginUser(ctx context.Context, email, name string) (User, error) {
+	return upsertLocal(ctx, s.db, email, name, true)
+}
+
+func upsertLocal(ctx context.Context, q postgres.Querier, email, name string, notGoogle bool) (User, error) {
 	id, err := uuid.NewRandom()
 	if err != nil {
 		return User{}, fmt.Errorf("new user id: %w", err)
 	}
+	// The WHERE of DO UPDATE skips the row, and so returns none, for a
+	// Google-linked user when notGoogle is set.
 	row := q.QueryRow(ctx, `
 		INSERT INTO users (id, email, name) VALUES ($1, $2, $3)
 		ON CONFLICT ((lower(email))) DO UPDATE
 		SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE users.name END, updated_at = now()
+		WHERE NOT $4 OR users.google_sub IS NULL
 		RETURNING `+userColumns,
-		id, email, name)
+		id, email, name, notGoogle)
 	u, err := scanUser(row)
+	if notGoogle && errors.Is(err, pgx.ErrNoRows) {
+		return User{}, apperr.New(apperr.Forbidden, "%s belongs to a Google account: sign in with Google", email)
+	}
 	if err != nil {
 		return User{}, userError("upsert local user", email, err)
 	}

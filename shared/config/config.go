@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -91,43 +92,52 @@ func (q Queues) All() map[string]string {
 // Config is everything a function reads from its environment. See the package
 // documentation for each variable's rule.
 type Config struct {
-	Stage               Stage    // STAGE
-	DatabaseURL         string   // DATABASE_URL, the pooled endpoint
-	DatabaseURLUnpooled string   // DATABASE_URL_UNPOOLED, the direct endpoint; "" when unset
-	DatabaseExecMode    string   // DATABASE_EXEC_MODE, a pgx QueryExecMode name
-	AuthSecret          string   // AUTH_SECRET or NEXTAUTH_SECRET
-	AuthURL             *url.URL // AUTH_URL or NEXTAUTH_URL
-	GoogleClientID      string   // GOOGLE_CLIENT_ID
-	GoogleClientSecret  string   // GOOGLE_CLIENT_SECRET
-	GoogleIssuerURL     string   // GOOGLE_ISSUER_URL: the OpenID provider, default https://accounts.google.com
-	OpenAIAPIKey        string   // OPENAI_API_KEY; "" means offline engines
-	OpenAIBaseURL       string   // OPENAI_BASE_URL, without a trailing slash
-	ElevenLabsAPIKey    string   // ELEVENLABS_API_KEY; "" means offline engines
-	ElevenLabsBaseURL   string   // ELEVENLABS_BASE_URL, without a trailing slash
-	Models              Models   // provider models and the default voice
-	StorageBucket       string   // STORAGE_BUCKET
-	StorageRegion       string   // STORAGE_REGION, AWS_REGION or us-east-1
-	Queues              Queues   // <STEP>_QUEUE_URL
-	Limits              Limits   // rate limits and upload limits
-	SentryDSN           string   // SENTRY_DSN; "" disables Sentry
-	LogLevel            string   // LOG_LEVEL, lower case
-	SecretsPath         string   // SECRETS_SSM_PATH; "" when SSM was not read
-	Warnings            []string // non-fatal notes for the caller to log once
-	Pipeline            Pipeline // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
+	Stage               Stage         // STAGE
+	DatabaseURL         string        // DATABASE_URL, the pooled endpoint
+	DatabaseURLUnpooled string        // DATABASE_URL_UNPOOLED, the direct endpoint; "" when unset
+	DatabaseExecMode    string        // DATABASE_EXEC_MODE, a pgx QueryExecMode name
+	AuthSecret          string        // AUTH_SECRET or NEXTAUTH_SECRET
+	AuthURL             *url.URL      // AUTH_URL or NEXTAUTH_URL
+	GoogleClientID      string        // GOOGLE_CLIENT_ID
+	GoogleClientSecret  string        // GOOGLE_CLIENT_SECRET
+	GoogleIssuerURL     string        // GOOGLE_ISSUER_URL: the OpenID provider, default https://accounts.google.com
+	OpenAIAPIKey        string        // OPENAI_API_KEY; "" means offline engines
+	OpenAIBaseURL       string        // OPENAI_BASE_URL, without a trailing slash
+	ElevenLabsAPIKey    string        // ELEVENLABS_API_KEY; "" means offline engines
+	ElevenLabsBaseURL   string        // ELEVENLABS_BASE_URL, without a trailing slash
+	Models              Models        // provider models and the default voice
+	StorageBucket       string        // STORAGE_BUCKET
+	StorageRegion       string        // STORAGE_REGION, AWS_REGION or us-east-1
+	Queues              Queues        // <STEP>_QUEUE_URL
+	Limits              Limits        // rate limits and upload limits
+	SentryDSN           string        // SENTRY_DSN; "" disables Sentry
+	LogLevel            string        // LOG_LEVEL, lower case
+	SessionMaxAge       time.Duration // SESSION_MAX_AGE_DAYS: a session's absolute lifetime (default 90 days)
+	DevLoginCode        string        // DEV_LOGIN_CODE: a preview's dev-login access code; "" where none is needed
+	SecretsPath         string        // SECRETS_SSM_PATH; "" when SSM was not read
+	SecretsNames        []string      // SECRETS_SSM_NAMES: the parameters read under SecretsPath
+	Warnings            []string      // non-fatal notes for the caller to log once
+	Pipeline            Pipeline      // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
 }
 
-// ParameterStore reads the parameters directly under an SSM path.
+// ParameterStore reads named parameters directly under an SSM path.
 type ParameterStore interface {
-	// ParametersByPath returns name (the last path segment, e.g.
-	// "AUTH_SECRET") -> decrypted value, or an error if the store cannot be
-	// read.
-	ParametersByPath(ctx context.Context, path string) (map[string]string, error)
+	// Parameters returns name (e.g. "AUTH_SECRET", read as path+name) ->
+	// decrypted value for those of names that exist, or an error if the store
+	// cannot be read.
+	Parameters(ctx context.Context, path string, names []string) (map[string]string, error)
 }
 
 // Load reads, validates and returns the config. getenv is consulted first;
-// when SECRETS_SSM_PATH is set, params is read once and its values fill the
-// variables getenv leaves empty (STAGE and SECRETS_SSM_PATH themselves come
-// only from getenv). params may be nil when SECRETS_SSM_PATH is empty.
+// when SECRETS_SSM_PATH is set, the parameters SECRETS_SSM_NAMES lists are
+// read from params once and their values fill the variables getenv leaves
+// empty (STAGE, SECRETS_SSM_PATH and SECRETS_SSM_NAMES themselves come only
+// from getenv). params may be nil when SECRETS_SSM_PATH is empty.
+//
+// SECRETS_SSM_NAMES is also what the function declares it needs: when it is
+// set, staging and production require AUTH_SECRET only of a function that
+// lists it, and the Google client only of one that lists GOOGLE_CLIENT_ID or
+// GOOGLE_CLIENT_SECRET, so a media function runs without either.
 //
 // Every problem is returned at once, joined with errors.Join, each a *VarError
 // naming the variable (find them with errors.As). When the secret source
@@ -151,13 +161,14 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 		l.stage = stage
 	}
 
+	l.secretNames()
 	if path := l.env("SECRETS_SSM_PATH"); path != "" {
 		if err := l.readSecrets(ctx, path, params); err != nil {
 			return nil, err
 		}
 	}
 
-	c := &Config{Stage: l.stage, SecretsPath: l.path}
+	c := &Config{Stage: l.stage, SecretsPath: l.path, SecretsNames: l.names}
 	l.database(c)
 	l.auth(c)
 	l.providers(c)
@@ -181,6 +192,7 @@ type loader struct {
 	getenv   func(string) string
 	stage    Stage             // "" when STAGE is invalid
 	path     string            // SSM path, "" when SSM is not read
+	names    []string          // SECRETS_SSM_NAMES; nil when unset
 	params   map[string]string // SSM parameters by name
 	read     map[string]bool   // parameter names Load looked up
 	errs     []error
@@ -249,9 +261,49 @@ func (l *loader) warn(format string, args ...any) {
 	l.warnings = append(l.warnings, fmt.Sprintf(format, args...))
 }
 
-// readSecrets checks SECRETS_SSM_PATH and reads the parameters under it. The
-// returned error holds every problem found so far.
+// needs reports whether the function uses one of these variables: always,
+// unless SECRETS_SSM_NAMES says what it reads and lists none of them.
+func (l *loader) needs(names ...string) bool {
+	return l.names == nil || slices.ContainsFunc(names, func(n string) bool { return slices.Contains(l.names, n) })
+}
+
+// secretNames reads SECRETS_SSM_NAMES: comma-separated variable names.
+func (l *loader) secretNames() {
+	raw := l.env("SECRETS_SSM_NAMES")
+	if raw == "" {
+		return
+	}
+	l.names = []string{}
+	for _, n := range strings.Split(raw, ",") {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+		case !isVarName(n) || n == "STAGE" || strings.HasPrefix(n, "SECRETS_SSM_"):
+			l.fail("SECRETS_SSM_NAMES", false, fmt.Sprintf("lists %q, which is not a variable the config reads from SSM", n))
+		case !slices.Contains(l.names, n):
+			l.names = append(l.names, n)
+		}
+	}
+	slices.Sort(l.names)
+}
+
+func isVarName(s string) bool {
+	for i, r := range s {
+		upper, digit := r >= 'A' && r <= 'Z', r >= '0' && r <= '9'
+		if !upper && r != '_' && (i == 0 || !digit) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// readSecrets checks SECRETS_SSM_PATH and SECRETS_SSM_NAMES and reads the
+// named parameters under the path. The returned error holds every problem
+// found so far.
 func (l *loader) readSecrets(ctx context.Context, path string, params ParameterStore) error {
+	if l.names == nil {
+		l.fail("SECRETS_SSM_NAMES", false, "is required with SECRETS_SSM_PATH: list the SSM parameters this function reads, e.g. DATABASE_URL,SENTRY_DSN (its IAM policy grants those alone)")
+	}
 	switch {
 	case !strings.HasPrefix(path, "/") || !strings.HasSuffix(path, "/"):
 		l.fail("SECRETS_SSM_PATH", false, `must start and end with "/", e.g. /redub/staging/`)
@@ -265,29 +317,31 @@ func (l *loader) readSecrets(ctx context.Context, path string, params ParameterS
 	if len(l.errs) > 0 {
 		return errors.Join(l.errs...)
 	}
-	values, err := params.ParametersByPath(ctx, path)
+	values, err := params.Parameters(ctx, path, l.names)
 	if err != nil {
 		return &SecretsError{Path: path, Err: err}
 	}
 	if len(values) == 0 {
-		l.warn("SECRETS_SSM_PATH: no SSM parameters found under %s", path)
+		l.warn("SECRETS_SSM_PATH: none of the SSM parameters %s exists under %s", strings.Join(l.names, ", "), path)
 	}
 	l.path, l.params, l.read = path, values, make(map[string]bool)
 	return nil
 }
 
-// unusedParams warns about SSM parameters Load never looked up, usually a
-// misspelt name that leaves the real variable unset.
+// unusedParams refuses names in SECRETS_SSM_NAMES that Load never looked
+// up, usually a misspelt name that leaves the real variable unset.
 func (l *loader) unusedParams() {
+	if l.read == nil {
+		return
+	}
 	var unused []string
-	for name := range l.params {
+	for _, name := range l.names {
 		if !l.read[name] {
 			unused = append(unused, name)
 		}
 	}
 	if len(unused) > 0 {
-		slices.Sort(unused)
-		l.warn("SECRETS_SSM_PATH: ignoring SSM parameters under %s that redub does not read: %s", l.path, strings.Join(unused, ", "))
+		l.fail("SECRETS_SSM_NAMES", false, "lists "+strings.Join(unused, ", ")+", which the config does not read")
 	}
 }
 
@@ -305,6 +359,8 @@ func (l *loader) database(c *Config) {
 		l.missing(name, "", "")
 	case postgresURLProblem(v) != "":
 		l.fail(name, ssm, "is not a valid postgres URL: "+postgresURLProblem(v))
+	case l.stage.deployed() && sslMode(v) != "verify-full":
+		l.fail(name, ssm, l.sslReason(v))
 	default:
 		c.DatabaseURL = v
 		if u, _ := url.Parse(v); strings.HasSuffix(u.Hostname(), ".neon.tech") && !strings.Contains(u.Hostname(), "-pooler.") {
@@ -316,6 +372,8 @@ func (l *loader) database(c *Config) {
 	if v != "" {
 		if p := postgresURLProblem(v); p != "" {
 			l.fail(name, ssm, "is not a valid postgres URL: "+p)
+		} else if l.stage.deployed() && sslMode(v) != "verify-full" {
+			l.fail(name, ssm, l.sslReason(v))
 		} else {
 			c.DatabaseURLUnpooled = v
 		}
@@ -330,6 +388,25 @@ func (l *loader) database(c *Config) {
 	default:
 		c.DatabaseExecMode = v
 	}
+}
+
+// sslMode returns a postgres URL's sslmode parameter ("" when unset).
+func sslMode(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("sslmode")
+}
+
+// sslReason says why a deployed stage refuses a URL's sslmode, naming the
+// mode but never the URL.
+func (l *loader) sslReason(raw string) string {
+	mode := sslMode(raw)
+	if mode == "" {
+		mode = "unset (libpq's default, prefer, falls back to plain text)"
+	}
+	return fmt.Sprintf("must set sslmode=verify-full when STAGE=%s, which checks the server's certificate and host name (Neon supports it); sslmode is %s", l.stage, mode)
 }
 
 // postgresURLProblem describes what is wrong with a postgres URL, or returns
@@ -351,19 +428,22 @@ func postgresURLProblem(raw string) string {
 }
 
 func (l *loader) auth(c *Config) {
-	strict := l.stage.deployed()
+	deployed := l.stage.deployed()
+	strict := deployed && l.needs("AUTH_SECRET", "NEXTAUTH_SECRET")
 	when := "when STAGE=" + string(l.stage)
 
 	v, name, ssm := l.lookup("AUTH_SECRET", "NEXTAUTH_SECRET")
 	switch {
+	case v == "" && !l.needs("AUTH_SECRET", "NEXTAUTH_SECRET"):
+		// A function that declares it reads no session secret gets none.
 	case v == "" && strict:
 		l.missing(name, "NEXTAUTH_SECRET", when)
 	case v == "":
 		c.AuthSecret = DevelopmentAuthSecret
 		l.warn("AUTH_SECRET is not set; using the public development secret (fine for STAGE=development only)")
-	case strict && v == DevelopmentAuthSecret:
+	case deployed && v == DevelopmentAuthSecret:
 		l.fail(name, ssm, "is the public development secret; generate a real one with `openssl rand -base64 32`")
-	case strict && utf8.RuneCountInString(v) < minAuthSecretLen:
+	case deployed && utf8.RuneCountInString(v) < minAuthSecretLen:
 		l.fail(name, ssm, fmt.Sprintf("is shorter than %d characters %s; generate one with `openssl rand -base64 32`", minAuthSecretLen, when))
 	default:
 		if utf8.RuneCountInString(v) < minAuthSecretLen {
@@ -374,12 +454,12 @@ func (l *loader) auth(c *Config) {
 
 	v, name, ssm = l.lookup("AUTH_URL", "NEXTAUTH_URL")
 	switch {
-	case v == "" && strict:
+	case v == "" && deployed:
 		l.missing(name, "NEXTAUTH_URL", when)
 	case v == "":
 		c.AuthURL, _ = url.Parse(defaultAuthURL)
 	default:
-		u, problem := parseHTTPURL(v, strict, false)
+		u, problem := parseHTTPURL(v, deployed, false)
 		if problem != "" {
 			l.fail(name, ssm, problem)
 		}
@@ -389,7 +469,7 @@ func (l *loader) auth(c *Config) {
 	id, idName, _ := l.lookup("GOOGLE_CLIENT_ID")
 	secret, secretName, _ := l.lookup("GOOGLE_CLIENT_SECRET")
 	switch {
-	case strict:
+	case deployed && l.needs("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
 		if id == "" {
 			l.missing(idName, "", when)
 		}
@@ -402,6 +482,19 @@ func (l *loader) auth(c *Config) {
 		l.missing(secretName, "", "when GOOGLE_CLIENT_ID is set")
 	}
 	c.GoogleClientID, c.GoogleClientSecret = id, secret
+
+	c.SessionMaxAge = time.Duration(l.positiveInt("SESSION_MAX_AGE_DAYS", 90, 3650)) * 24 * time.Hour
+
+	// A preview (a path below the stage's) lets anyone with its URL reach
+	// dev-login, so the function that lists the code must have it.
+	v, name, ssm = l.lookup("DEV_LOGIN_CODE")
+	switch {
+	case v == "" && l.names != nil && slices.Contains(l.names, "DEV_LOGIN_CODE"):
+		l.missing(name, "", "when the function lists it in SECRETS_SSM_NAMES (a preview's dev-login)")
+	case v != "" && utf8.RuneCountInString(v) < 16:
+		l.fail(name, ssm, "is shorter than 16 characters; generate one with `openssl rand -hex 16`")
+	}
+	c.DevLoginCode = v
 }
 
 // parseHTTPURL checks that raw is an absolute http(s) URL with a host (https

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
@@ -40,7 +41,7 @@ func devEnv() map[string]string {
 func deployedEnv(stage config.Stage) map[string]string {
 	return map[string]string{
 		"STAGE":                string(stage),
-		"DATABASE_URL":         "postgresql://redub:" + dbPassword + "@ep-cool-name-pooler.us-east-2.aws.neon.tech/redub?sslmode=require",
+		"DATABASE_URL":         "postgresql://redub:" + dbPassword + "@ep-cool-name-pooler.us-east-2.aws.neon.tech/redub?sslmode=verify-full",
 		"AUTH_SECRET":          strongSecret,
 		"AUTH_URL":             "https://" + string(stage) + ".redub.example",
 		"GOOGLE_CLIENT_ID":     "client-id.apps.googleusercontent.com",
@@ -89,19 +90,28 @@ func varErrorNames(err error) []string {
 	return names
 }
 
-// fakeStore is a ParameterStore serving one map, recording the paths asked.
+// fakeStore is a ParameterStore serving one map, recording the paths and
+// names asked.
 type fakeStore struct {
 	values map[string]string
 	err    error
 	paths  []string
+	names  [][]string
 }
 
-func (f *fakeStore) ParametersByPath(_ context.Context, path string) (map[string]string, error) {
+func (f *fakeStore) Parameters(_ context.Context, path string, names []string) (map[string]string, error) {
 	f.paths = append(f.paths, path)
+	f.names = append(f.names, names)
 	if f.err != nil {
 		return nil, f.err
 	}
-	return maps.Clone(f.values), nil
+	out := map[string]string{}
+	for _, n := range names {
+		if v, ok := f.values[n]; ok {
+			out[n] = v
+		}
+	}
+	return out, nil
 }
 
 func TestLoadDevelopmentMinimal(t *testing.T) {
@@ -191,7 +201,7 @@ func TestLoadRequiredNamesSSMParameter(t *testing.T) {
 	t.Parallel()
 
 	for _, path := range []string{"", "/redub/staging/"} {
-		env := with(deployedEnv(config.Staging), map[string]string{"AUTH_SECRET": "", "SECRETS_SSM_PATH": path})
+		env := with(deployedEnv(config.Staging), map[string]string{"AUTH_SECRET": "", "SECRETS_SSM_PATH": path, "SECRETS_SSM_NAMES": "AUTH_SECRET"})
 		_, err := config.Load(context.Background(), getenv(env), &fakeStore{})
 		var ve *config.VarError
 		require.ErrorAs(t, err, &ve)
@@ -358,7 +368,7 @@ func TestLoadWarnings(t *testing.T) {
 	}{
 		{"short development secret", with(devEnv(), map[string]string{"AUTH_SECRET": "short"}), "AUTH_SECRET"},
 		{"Neon host without pooler", with(deployedEnv(config.Staging), map[string]string{
-			"DATABASE_URL": "postgresql://redub:" + dbPassword + "@ep-cool-name.us-east-2.aws.neon.tech/redub",
+			"DATABASE_URL": "postgresql://redub:" + dbPassword + "@ep-cool-name.us-east-2.aws.neon.tech/redub?sslmode=verify-full",
 		}), "-pooler"},
 	}
 	for _, tt := range tests {
@@ -379,14 +389,15 @@ func TestLoadSSM(t *testing.T) {
 
 	// The environment holds only what the SAM template sets; secrets are in SSM.
 	env := map[string]string{
-		"STAGE":            "staging",
-		"SECRETS_SSM_PATH": "/redub/staging/",
-		"STORAGE_BUCKET":   "redub-staging",
-		"AUTH_URL":         "https://staging.redub.example",
-		"OPENAI_API_KEY":   "sk-from-env",
+		"STAGE":             "staging",
+		"SECRETS_SSM_PATH":  "/redub/staging/",
+		"SECRETS_SSM_NAMES": "DATABASE_URL, AUTH_SECRET,AUTH_URL,GOOGLE_CLIENT_ID,GOOGLE_CLIENT_SECRET,OPENAI_API_KEY",
+		"STORAGE_BUCKET":    "redub-staging",
+		"AUTH_URL":          "https://staging.redub.example",
+		"OPENAI_API_KEY":    "sk-from-env",
 	}
 	store := &fakeStore{values: map[string]string{
-		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub\n",
+		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub?sslmode=verify-full\n",
 		"AUTH_SECRET":          strongSecret,
 		"AUTH_URL":             "https://ignored.redub.example",
 		"GOOGLE_CLIENT_ID":     "client-id",
@@ -398,21 +409,74 @@ func TestLoadSSM(t *testing.T) {
 	c, err := config.Load(context.Background(), getenv(env), store)
 	require.NoError(t, err)
 	require.Equal(t, []string{"/redub/staging/"}, store.paths)
+	require.Equal(t, [][]string{{"AUTH_SECRET", "AUTH_URL", "DATABASE_URL", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "OPENAI_API_KEY"}}, store.names,
+		"only the parameters SECRETS_SSM_NAMES lists are asked for")
 	require.Equal(t, "/redub/staging/", c.SecretsPath)
-	require.Equal(t, "postgres://redub:"+dbPassword+"@db.example/redub", c.DatabaseURL)
+	require.Equal(t, "postgres://redub:"+dbPassword+"@db.example/redub?sslmode=verify-full", c.DatabaseURL)
 	require.Equal(t, strongSecret, c.AuthSecret)
 	require.Equal(t, "client-id", c.GoogleClientID)
 	require.Equal(t, "client-secret", c.GoogleClientSecret)
 	require.Equal(t, "https://staging.redub.example", c.AuthURL.String(), "environment wins over SSM")
 	require.Equal(t, "sk-from-env", c.OpenAIAPIKey, "environment wins over SSM")
-	require.Len(t, c.Warnings, 1)
-	require.Contains(t, c.Warnings[0], "OPENAI_APIKEY")
+	require.Empty(t, c.Warnings)
+}
+
+// A media function lists no session or Google secret, so staging gives it
+// none and does not ask for them; without the list every secret is required.
+func TestLoadSSMNamesOnlyWhatTheFunctionReads(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"STAGE": "staging", "SECRETS_SSM_PATH": "/redub/staging/", "SECRETS_SSM_NAMES": "DATABASE_URL,SENTRY_DSN,OPENAI_API_KEY",
+		"STORAGE_BUCKET": "redub-staging", "AUTH_URL": "https://staging.redub.example",
+	}
+	store := &fakeStore{values: map[string]string{
+		"DATABASE_URL":         "postgres://redub:" + dbPassword + "@db.example/redub?sslmode=verify-full",
+		"AUTH_SECRET":          strongSecret,
+		"GOOGLE_CLIENT_SECRET": "client-secret",
+		"OPENAI_API_KEY":       "sk-test",
+	}}
+	c, err := config.Load(context.Background(), getenv(env), store)
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"DATABASE_URL", "OPENAI_API_KEY", "SENTRY_DSN"}}, store.names)
+	require.Empty(t, c.AuthSecret)
+	require.Empty(t, c.GoogleClientSecret)
+	require.Equal(t, "sk-test", c.OpenAIAPIKey)
+	require.Equal(t, []string{"DATABASE_URL", "OPENAI_API_KEY", "SENTRY_DSN"}, c.SecretsNames)
+
+	c, err = config.Load(context.Background(), getenv(with(env, map[string]string{"SECRETS_SSM_NAMES": "DATABASE_URL,AUTH_SECRET"})), store)
+	require.NoError(t, err)
+	require.Equal(t, strongSecret, c.AuthSecret)
+	require.Empty(t, c.GoogleClientSecret, "listing AUTH_SECRET is not listing Google")
+
+	_, err = config.Load(context.Background(), getenv(with(env, map[string]string{"SECRETS_SSM_NAMES": "DATABASE_URL,AUTH_SECRET,GOOGLE_CLIENT_SECRET,GOOGLE_CLIENT_ID"})), store)
+	require.Equal(t, []string{"GOOGLE_CLIENT_ID"}, varErrorNames(err), "a function that lists Google needs both halves")
+
+	_, err = config.Load(context.Background(), getenv(with(env, map[string]string{"SECRETS_SSM_NAMES": ""})), store)
+	require.Equal(t, []string{"SECRETS_SSM_NAMES"}, varErrorNames(err))
+}
+
+func TestLoadSSMNamesRefused(t *testing.T) {
+	t.Parallel()
+	base := with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging/"})
+	for name, names := range map[string]string{
+		"missing":          "",
+		"misspelt":         "DATABASE_URL,OPENAI_APIKEY",
+		"not a name":       "DATABASE_URL,database-url",
+		"the path itself":  "SECRETS_SSM_PATH",
+		"the stage itself": "STAGE",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(context.Background(), getenv(with(base, map[string]string{"SECRETS_SSM_NAMES": names})), &fakeStore{})
+			require.Contains(t, varErrorNames(err), "SECRETS_SSM_NAMES")
+		})
+	}
 }
 
 func TestLoadSSMBadValueNamesParameter(t *testing.T) {
 	t.Parallel()
 
-	env := with(deployedEnv(config.Production), map[string]string{"SECRETS_SSM_PATH": "/redub/production/", "DATABASE_URL": ""})
+	env := with(deployedEnv(config.Production), map[string]string{"SECRETS_SSM_PATH": "/redub/production/", "SECRETS_SSM_NAMES": "DATABASE_URL", "DATABASE_URL": ""})
 	store := &fakeStore{values: map[string]string{"DATABASE_URL": "mysql://redub:" + dbPassword + "@db/redub"}}
 
 	_, err := config.Load(context.Background(), getenv(env), store)
@@ -428,7 +492,7 @@ func TestLoadSecretsPathBelowTheStage(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{values: map[string]string{"AUTH_SECRET": strongSecret}}
 	c, err := config.Load(context.Background(), getenv(with(deployedEnv(config.Development), map[string]string{
-		"SECRETS_SSM_PATH": "/redub/development/pr-12/", "AUTH_SECRET": ""})), store)
+		"SECRETS_SSM_PATH": "/redub/development/pr-12/", "SECRETS_SSM_NAMES": "AUTH_SECRET", "AUTH_SECRET": ""})), store)
 	require.NoError(t, err)
 	require.Equal(t, []string{"/redub/development/pr-12/"}, store.paths)
 	require.Equal(t, strongSecret, c.AuthSecret)
@@ -455,7 +519,7 @@ func TestLoadSecretsPathRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 
-			c, err := config.Load(context.Background(), getenv(tt.env), tt.store)
+			c, err := config.Load(context.Background(), getenv(with(tt.env, map[string]string{"SECRETS_SSM_NAMES": "DATABASE_URL"})), tt.store)
 			require.Error(t, err)
 			require.Nil(t, c)
 			require.Equal(t, tt.wantNames, varErrorNames(err))
@@ -470,7 +534,7 @@ func TestLoadStoreError(t *testing.T) {
 	t.Parallel()
 
 	errDenied := errors.New("AccessDeniedException: not authorized")
-	env := with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging/"})
+	env := with(deployedEnv(config.Staging), map[string]string{"SECRETS_SSM_PATH": "/redub/staging/", "SECRETS_SSM_NAMES": "DATABASE_URL"})
 
 	c, err := config.Load(context.Background(), getenv(env), &fakeStore{err: errDenied})
 	require.Nil(t, c)
@@ -570,8 +634,8 @@ func TestRedacted(t *testing.T) {
 	t.Parallel()
 
 	env := with(deployedEnv(config.Production), map[string]string{
-		"DATABASE_URL":          "postgres://redub:" + dbPassword + "@db-pooler.example/redub?sslmode=require",
-		"DATABASE_URL_UNPOOLED": "postgres://redub@db.example/redub?password=" + dbPassword,
+		"DATABASE_URL":          "postgres://redub:" + dbPassword + "@db-pooler.example/redub?sslmode=verify-full",
+		"DATABASE_URL_UNPOOLED": "postgres://redub@db.example/redub?password=" + dbPassword + "&sslmode=verify-full",
 		"OPENAI_API_KEY":        "sk-secret-openai",
 		"SENTRY_DSN":            "https://sentrykey@o1.ingest.sentry.io/2",
 		"TRANSCODE_QUEUE_URL":   "https://sqs.us-east-1.amazonaws.com/123456789012/redub-transcode",
@@ -581,8 +645,8 @@ func TestRedacted(t *testing.T) {
 
 	r := c.Redacted()
 	require.Equal(t, "production", r["STAGE"])
-	require.Equal(t, "postgres://redub:xxxxx@db-pooler.example/redub?sslmode=require", r["DATABASE_URL"])
-	require.Equal(t, "postgres://redub@db.example/redub?password=xxxxx", r["DATABASE_URL_UNPOOLED"])
+	require.Equal(t, "postgres://redub:xxxxx@db-pooler.example/redub?sslmode=verify-full", r["DATABASE_URL"])
+	require.Equal(t, "postgres://redub@db.example/redub?password=xxxxx&sslmode=verify-full", r["DATABASE_URL_UNPOOLED"])
 	require.Equal(t, "set", r["AUTH_SECRET"])
 	require.Equal(t, "set", r["GOOGLE_CLIENT_SECRET"])
 	require.Equal(t, "set", r["OPENAI_API_KEY"])
@@ -603,10 +667,10 @@ func TestRedacted(t *testing.T) {
 	require.Contains(t, logged.String(), `"STORAGE_BUCKET":"redub-production"`)
 }
 
-// fakeSSM speaks SSM's JSON API for GetParametersByPath, serving pages and
-// recording each request.
+// fakeSSM speaks SSM's JSON API for GetParameters, serving the parameters
+// it holds and recording each request.
 type fakeSSM struct {
-	pages  [][][2]string
+	params map[string]string
 	status int
 	inputs []map[string]any
 	signed []string
@@ -614,8 +678,8 @@ type fakeSSM struct {
 	mu     sync.Mutex
 }
 
-func newFakeSSM(t *testing.T, status int, pages ...[][2]string) *fakeSSM {
-	f := &fakeSSM{pages: pages, status: status}
+func newFakeSSM(t *testing.T, status int, params map[string]string) *fakeSSM {
+	f := &fakeSSM{params: params, status: status}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -623,7 +687,7 @@ func newFakeSSM(t *testing.T, status int, pages ...[][2]string) *fakeSSM {
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		f.inputs = append(f.inputs, in)
 		f.signed = append(f.signed, r.Header.Get("Authorization"))
-		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParametersByPath" {
+		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameters" {
 			w.WriteHeader(400)
 			return
 		}
@@ -632,20 +696,22 @@ func newFakeSSM(t *testing.T, status int, pages ...[][2]string) *fakeSSM {
 			_, _ = w.Write([]byte(`{"__type":"com.amazonaws.ssm#ThrottlingException","message":"Rate exceeded"}`))
 			return
 		}
-		i := 0
-		if tok, ok := in["NextToken"].(string); ok {
-			fmt.Sscan(tok, &i)
+		names, _ := in["Names"].([]any)
+		if len(names) > 10 {
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"__type":"ValidationException","message":"too many names"}`))
+			return
 		}
-		out := map[string]any{}
-		var params []map[string]string
-		for _, p := range f.pages[i] {
-			params = append(params, map[string]string{"Name": p[0], "Value": p[1], "Type": "SecureString"})
+		params, invalid := []map[string]string{}, []string{}
+		for _, n := range names {
+			name, _ := n.(string)
+			if v, ok := f.params[name]; ok {
+				params = append(params, map[string]string{"Name": name, "Value": v, "Type": "SecureString"})
+			} else {
+				invalid = append(invalid, name)
+			}
 		}
-		out["Parameters"] = params
-		if i+1 < len(f.pages) {
-			out["NextToken"] = fmt.Sprint(i + 1)
-		}
-		_ = json.NewEncoder(w).Encode(out)
+		_ = json.NewEncoder(w).Encode(map[string]any{"Parameters": params, "InvalidParameters": invalid})
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -658,33 +724,36 @@ func (f *fakeSSM) store() config.ParameterStore {
 
 func TestSSMStore(t *testing.T) {
 	t.Parallel()
-	f := newFakeSSM(t, 0,
-		[][2]string{{"/redub/staging/AUTH_SECRET", strongSecret}, {"/redub/staging/DATABASE_URL", "postgres://db/redub"}},
-		[][2]string{{"/redub/staging/OPENAI_API_KEY", "sk-test"}},
-	)
-	got, err := f.store().ParametersByPath(context.Background(), "/redub/staging/")
+	params := map[string]string{"/redub/staging/AUTH_SECRET": strongSecret, "/redub/staging/OTHER": "not asked"}
+	var names []string
+	for i := range 11 {
+		n := fmt.Sprintf("P%02d", i)
+		names = append(names, n)
+		params["/redub/staging/"+n] = "v" + n
+	}
+	names = append(names, "AUTH_SECRET", "MISSING")
+	f := newFakeSSM(t, 0, params)
+	got, err := f.store().Parameters(context.Background(), "/redub/staging/", names)
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{
-		"AUTH_SECRET":    strongSecret,
-		"DATABASE_URL":   "postgres://db/redub",
-		"OPENAI_API_KEY": "sk-test",
-	}, got)
-	require.Len(t, f.inputs, 2)
+	require.Len(t, got, 12)
+	require.Equal(t, strongSecret, got["AUTH_SECRET"])
+	require.Equal(t, "vP10", got["P10"])
+	require.NotContains(t, got, "OTHER")
+	require.NotContains(t, got, "MISSING")
+	require.Len(t, f.inputs, 2, "13 names take two calls of at most 10")
 	for i, in := range f.inputs {
-		require.Equal(t, "/redub/staging/", in["Path"])
 		require.Equal(t, true, in["WithDecryption"])
-		require.Equal(t, false, in["Recursive"])
 		require.Contains(t, f.signed[i], "AWS4-HMAC-SHA256 Credential=AKID/", "requests are SigV4-signed")
 		require.Contains(t, f.signed[i], "/us-east-1/ssm/aws4_request")
 	}
-	require.Nil(t, f.inputs[0]["NextToken"])
-	require.Equal(t, "1", f.inputs[1]["NextToken"])
+	require.Len(t, f.inputs[0]["Names"], 10)
+	require.Equal(t, []any{"/redub/staging/P10", "/redub/staging/AUTH_SECRET", "/redub/staging/MISSING"}, f.inputs[1]["Names"])
 }
 
 func TestSSMStoreError(t *testing.T) {
 	t.Parallel()
-	f := newFakeSSM(t, 400)
-	_, err := f.store().ParametersByPath(context.Background(), "/redub/staging/")
+	f := newFakeSSM(t, 400, nil)
+	_, err := f.store().Parameters(context.Background(), "/redub/staging/", []string{"DATABASE_URL"})
 	var se *config.SSMError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "ThrottlingException", se.Type)
@@ -729,4 +798,58 @@ func TestModels(t *testing.T) {
 	var ve *config.VarError
 	require.ErrorAs(t, err, &ve)
 	require.Equal(t, "ELEVENLABS_VOICE", ve.Name)
+}
+
+// Staging and production talk to Neon over TLS with the certificate and host
+// name checked; development and the local stack keep plain connections.
+func TestLoadDeployedRequiresVerifyFull(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", "?sslmode=require", "?sslmode=verify-ca", "?sslmode=disable"} {
+		for _, stage := range []config.Stage{config.Staging, config.Production} {
+			for _, name := range []string{"DATABASE_URL", "DATABASE_URL_UNPOOLED"} {
+				env := with(deployedEnv(stage), map[string]string{name: "postgres://redub:" + dbPassword + "@ep-x-pooler.us-east-2.aws.neon.tech/redub" + mode})
+				_, err := config.Load(context.Background(), getenv(env), nil)
+				require.Equal(t, []string{name}, varErrorNames(err), "%s %s%s", stage, name, mode)
+				require.Contains(t, err.Error(), "sslmode=verify-full")
+				require.NotContains(t, err.Error(), dbPassword)
+			}
+		}
+	}
+	c, err := config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"DATABASE_URL": "postgres://redub@127.0.0.1:6432/redub?sslmode=disable"})), nil)
+	require.NoError(t, err, "development is unchanged")
+	require.Contains(t, c.DatabaseURL, "sslmode=disable")
+}
+
+func TestLoadSessionMaxAge(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(context.Background(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Equal(t, 90*24*time.Hour, c.SessionMaxAge, "default 90 days")
+
+	c, err = config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"SESSION_MAX_AGE_DAYS": "7"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, c.SessionMaxAge)
+
+	for _, bad := range []string{"0", "-1", "90d", "3651"} {
+		_, err = config.Load(context.Background(), getenv(with(devEnv(), map[string]string{"SESSION_MAX_AGE_DAYS": bad})), nil)
+		require.Equal(t, []string{"SESSION_MAX_AGE_DAYS"}, varErrorNames(err), bad)
+	}
+}
+
+func TestLoadDevLoginCode(t *testing.T) {
+	t.Parallel()
+	preview := with(devEnv(), map[string]string{"SECRETS_SSM_PATH": "/redub/development/pr-7/", "SECRETS_SSM_NAMES": "AUTH_SECRET,DEV_LOGIN_CODE"})
+	_, err := config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"AUTH_SECRET": strongSecret}})
+	require.Equal(t, []string{"DEV_LOGIN_CODE"}, varErrorNames(err), "a preview's dev-login needs its code")
+
+	_, err = config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"DEV_LOGIN_CODE": "short"}})
+	require.Equal(t, []string{"DEV_LOGIN_CODE"}, varErrorNames(err))
+
+	c, err := config.Load(context.Background(), getenv(preview), &fakeStore{values: map[string]string{"DEV_LOGIN_CODE": "0123456789abcdef0123"}})
+	require.NoError(t, err)
+	require.Equal(t, "0123456789abcdef0123", c.DevLoginCode)
+
+	c, err = config.Load(context.Background(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Empty(t, c.DevLoginCode, "make dev needs no code")
 }

@@ -3,7 +3,8 @@
 //
 // Values come from an injected getenv (os.Getenv in a Lambda, WithDotEnv
 // around it for a local .env.local file) and, when SECRETS_SSM_PATH is set,
-// from SSM Parameter Store under /redub/<STAGE>/. The environment always wins:
+// from the parameters SECRETS_SSM_NAMES lists, read with GetParameters from
+// SSM Parameter Store under /redub/<STAGE>/. The environment always wins:
 // a parameter is used only for a variable the environment leaves empty, so a
 // developer can override one secret without touching the shared store.
 // Surrounding whitespace is ignored everywhere, since a pasted secret with a
@@ -17,6 +18,8 @@
 //
 //	STAGE                  required: development | staging | production (environment only)
 //	SECRETS_SSM_PATH       optional: "/redub/<STAGE>/"; read the other variables from SSM too (environment only)
+//	SECRETS_SSM_NAMES      required with SECRETS_SSM_PATH: the parameters to read, comma-separated (environment only);
+//	                       when set, staging/production require AUTH_SECRET and the Google client only if it lists them
 //	DATABASE_URL           required: postgres:// or postgresql:// URL with a host (the pooled endpoint)
 //	DATABASE_URL_UNPOOLED  optional: same form (direct endpoint, for migrations and backups)
 //	DATABASE_EXEC_MODE     optional: exec (default) | cache_describe | simple_protocol | cache_statement | describe_exec
@@ -26,6 +29,8 @@
 //	                       (alias NEXTAUTH_URL; AUTH_URL wins)
 //	GOOGLE_CLIENT_ID       staging/production: required; development: optional, but needed together with the secret
 //	GOOGLE_CLIENT_SECRET   staging/production: required; development: optional, but needed together with the id
+//	DEV_LOGIN_CODE         required of a function listing it in SECRETS_SSM_NAMES (a preview's dev-login), 16+ characters
+//	SESSION_MAX_AGE_DAYS   optional: a session's absolute lifetime in days, 1 to 3650, default 90
 //	OPENAI_API_KEY         optional: offline engines when unset
 //	OPENAI_BASE_URL        optional: absolute http(s) URL, default https://api.openai.com/v1
 //	ELEVENLABS_API_KEY     optional: offline engines when unset

@@ -35,6 +35,7 @@ func (c *Config) Redacted() map[string]string {
 		"SENTRY_DSN":            setOrUnset(c.SentryDSN),
 		"LOG_LEVEL":             c.LogLevel,
 		"SECRETS_SSM_PATH":      c.SecretsPath,
+		"SECRETS_SSM_NAMES":     strings.Join(c.SecretsNames, ","),
 	}
 	for _, q := range c.Queues.vars() {
 		m[q.name] = *q.url

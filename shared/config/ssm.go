@@ -16,9 +16,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// SSMClient makes SSM's one call the config needs, GetParametersByPath,
-// as a SigV4-signed request to SSM's JSON API. It stands in for the SDK's
-// SSM client, whose code tables would add about a megabyte to every function.
+// SSMClient makes SSM's one call the config needs, GetParameters, as a
+// SigV4-signed request to SSM's JSON API. It stands in for the SDK's SSM
+// client, whose code tables would add about a megabyte to every function.
 type SSMClient struct {
 	HTTP        *http.Client            // default: a client with a 10 s timeout
 	Region      string                  // e.g. us-east-1
@@ -27,10 +27,14 @@ type SSMClient struct {
 	Now         func() time.Time
 }
 
-// NewSSMStore returns a ParameterStore backed by SSM Parameter Store. It reads
-// the parameters directly under a path (not recursively), decrypting
-// SecureStrings and following every page. Its ParametersByPath returns the
-// first SSM error, naming SSM's error type and message.
+// ssmBatch is the most names GetParameters takes in one call.
+const ssmBatch = 10
+
+// NewSSMStore returns a ParameterStore backed by SSM Parameter Store. It asks
+// for the named parameters under a path with GetParameters, which IAM
+// authorises parameter by parameter (so a function's policy can name exactly
+// the parameters it reads), ten names a call, decrypting SecureStrings. Its
+// Parameters returns the first SSM error, naming SSM's error type and message.
 func NewSSMStore(c SSMClient) ParameterStore {
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 10 * time.Second}
@@ -47,10 +51,8 @@ func NewSSMStore(c SSMClient) ParameterStore {
 type ssmStore struct{ c SSMClient }
 
 type ssmRequest struct {
-	Path           string `json:"Path"`
-	Recursive      bool   `json:"Recursive"`
-	WithDecryption bool   `json:"WithDecryption"`
-	NextToken      string `json:"NextToken,omitempty"`
+	Names          []string `json:"Names"`
+	WithDecryption bool     `json:"WithDecryption"`
 }
 
 type ssmResponse struct {
@@ -58,7 +60,7 @@ type ssmResponse struct {
 		Name  string `json:"Name"`
 		Value string `json:"Value"`
 	} `json:"Parameters"`
-	NextToken string `json:"NextToken"`
+	InvalidParameters []string `json:"InvalidParameters"`
 }
 
 // SSMError is an error answer from SSM.
@@ -69,58 +71,61 @@ type SSMError struct {
 }
 
 func (e *SSMError) Error() string {
-	return fmt.Sprintf("ssm get parameters by path: %s (%d): %s", e.Type, e.Status, e.Message)
+	return fmt.Sprintf("ssm get parameters: %s (%d): %s", e.Type, e.Status, e.Message)
 }
 
-func (s ssmStore) ParametersByPath(ctx context.Context, path string) (map[string]string, error) {
+func (s ssmStore) Parameters(ctx context.Context, path string, names []string) (map[string]string, error) {
 	values := make(map[string]string)
-	token := ""
-	for {
-		page, err := s.page(ctx, ssmRequest{Path: path, WithDecryption: true, NextToken: token})
+	for start := 0; start < len(names); start += ssmBatch {
+		batch := names[start:min(start+ssmBatch, len(names))]
+		full := make([]string, len(batch))
+		for i, n := range batch {
+			full[i] = path + n
+		}
+		page, err := s.call(ctx, ssmRequest{Names: full, WithDecryption: true})
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range page.Parameters {
-			values[p.Name[strings.LastIndex(p.Name, "/")+1:]] = p.Value
+			if name, ok := strings.CutPrefix(p.Name, path); ok && !strings.Contains(name, "/") {
+				values[name] = p.Value
+			}
 		}
-		if page.NextToken == "" {
-			return values, nil
-		}
-		token = page.NextToken
 	}
+	return values, nil
 }
 
-func (s ssmStore) page(ctx context.Context, in ssmRequest) (ssmResponse, error) {
+func (s ssmStore) call(ctx context.Context, in ssmRequest) (ssmResponse, error) {
 	var out ssmResponse
 	body, err := json.Marshal(in)
 	if err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: %w", err)
+		return out, fmt.Errorf("ssm get parameters: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.c.Endpoint+"/", bytes.NewReader(body))
 	if err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: %w", err)
+		return out, fmt.Errorf("ssm get parameters: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "AmazonSSM.GetParametersByPath")
+	req.Header.Set("X-Amz-Target", "AmazonSSM.GetParameters")
 	if s.c.Credentials == nil {
-		return out, fmt.Errorf("ssm get parameters by path: no AWS credentials")
+		return out, fmt.Errorf("ssm get parameters: no AWS credentials")
 	}
 	creds, err := s.c.Credentials.Retrieve(ctx)
 	if err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: credentials: %w", err)
+		return out, fmt.Errorf("ssm get parameters: credentials: %w", err)
 	}
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "ssm", s.c.Region, s.c.Now()); err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: sign: %w", err)
+		return out, fmt.Errorf("ssm get parameters: sign: %w", err)
 	}
 	res, err := s.c.HTTP.Do(req)
 	if err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: %w", err)
+		return out, fmt.Errorf("ssm get parameters: %w", err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: %w", err)
+		return out, fmt.Errorf("ssm get parameters: %w", err)
 	}
 	if res.StatusCode != http.StatusOK {
 		var e struct {
@@ -134,7 +139,7 @@ func (s ssmStore) page(ctx context.Context, in ssmRequest) (ssmResponse, error) 
 		return out, &SSMError{Status: res.StatusCode, Type: e.Type, Message: e.Message}
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		return out, fmt.Errorf("ssm get parameters by path: decode answer: %w", err)
+		return out, fmt.Errorf("ssm get parameters: decode answer: %w", err)
 	}
 	return out, nil
 }

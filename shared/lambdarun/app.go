@@ -53,15 +53,34 @@ type Setup func(ctx context.Context, app *App) (any, error)
 // Main is the whole of a function's main: it builds the App, calls setup and
 // starts the runtime. On a config or setup error it logs one JSON line naming
 // the cause and exits 1.
+//
+// Before anything else it gives the process its own temporary directory
+// (TMPDIR) and removes those that runtimes gone before it left in /tmp, such
+// as one that timed out mid-invocation (see privateTemp).
 func Main(name string, setup Setup) {
 	ctx := context.Background()
+	tmp, removed, tmpErr := privateTemp(os.TempDir(), os.Getpid(), processAlive)
+	if tmp != "" {
+		_ = os.Setenv("TMPDIR", tmp) // the process's own; every os.MkdirTemp("", ...) goes below it
+	}
 	app, handler, err := Build(ctx, name, os.Getenv, os.Stderr, setup)
 	if err != nil {
 		logger := obs.NewLogger(os.Stderr, slog.LevelInfo)
 		logger.ErrorContext(ctx, "cold start failed", "function", name, "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(app.Close))
+	if len(removed) > 0 {
+		app.Log.WarnContext(ctx, "removed temporary directories left by an earlier runtime (a timed-out invocation?)", "paths", removed)
+	}
+	if tmpErr != nil {
+		app.Log.WarnContext(ctx, "temporary directory", "error", tmpErr.Error())
+	}
+	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(func() {
+		app.Close()
+		if tmp != "" {
+			_ = os.RemoveAll(tmp)
+		}
+	}))
 }
 
 // Build does everything Main does short of starting the runtime, so tests

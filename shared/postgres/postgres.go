@@ -185,7 +185,9 @@ func (db *DB) WithTx(ctx context.Context, fn func(tx pgx.Tx) error) (err error) 
 	return nil
 }
 
-// Redact returns the URL with its password replaced, for errors and logs.
+// Redact returns the URL with its password replaced, for errors and logs:
+// the one in the user part and a password or sslpassword query parameter
+// (libpq accepts both forms).
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -193,6 +195,18 @@ func Redact(raw string) string {
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "unparseable URL"
+		}
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }
