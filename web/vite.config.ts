@@ -10,6 +10,8 @@ export default defineConfig({
   build: {
     outDir: "dist",
     emptyOutDir: true,
+    // Not /assets/: that path belongs to the API (GET /assets/{id}).
+    assetsDir: "static",
     assetsInlineLimit: 0,
     rollupOptions: {
       input: {
