@@ -46,6 +46,12 @@ func start(t testing.TB, extra map[string]string) *env {
 // crashed step's message comes back in seconds).
 func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duration) *env {
 	t.Helper()
+	return startOpts(t, extra, stack.Options{MaxVisibility: maxVisibility})
+}
+
+// startOpts is start with some stack options set (ports, visibility cap).
+func startOpts(t testing.TB, extra map[string]string, opts stack.Options) *env {
+	t.Helper()
 	u := pgtest.NewEmptyDatabase(t)
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct,
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"), "RATE_LIMIT_AUTH_PER_MINUTE": "1000", "RATE_LIMIT_API_PER_MINUTE": "5000"}
@@ -55,7 +61,8 @@ func startWith(t testing.TB, extra map[string]string, maxVisibility time.Duratio
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs, MaxVisibility: maxVisibility})
+	opts.Root, opts.StateDir, opts.Getenv, opts.Out = root(t), t.TempDir(), func(k string) string { return vars[k] }, logs
+	st, err := stack.Start(ctx, opts)
 	require.NoError(t, err, "stack logs:\n%s", logs.String())
 	t.Cleanup(func() {
 		st.Stop(context.Background())

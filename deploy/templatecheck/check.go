@@ -87,6 +87,7 @@ func Checks() []Check {
 		{"dev login", "AuthDevLoginFunction exists only when Stage is development", DevLoginOnlyInDevelopment},
 		{"canary in production", "every function publishes an alias; production deploys by canary, other stages all at once, with rollback alarms", CanaryInProduction},
 		{"log retention", "every function logs to its own log group with a retention", LogRetention},
+		{"web distribution", "CloudFront: TLS only, CSP/HSTS/frame-ancestors headers, private buckets through origin access control, every API path to the API uncached", WebDistribution},
 	}
 }
 

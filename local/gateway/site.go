@@ -1,10 +1,10 @@
 package gateway
 
 import (
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -33,7 +33,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	clean := path.Clean("/" + r.URL.Path)
 	file, ok := s.find(clean)
 	if !ok {
-		if _, err := os.Stat(filepath.Join(s.Dir, "index.html")); err != nil {
+		if _, err := fs.Stat(os.DirFS(s.Dir), "index.html"); err != nil {
 			message(w, http.StatusNotFound, "Not Found (the web app is not built: run `make web`)")
 			return
 		}
@@ -50,20 +50,25 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Cache-Control", "no-cache")
 	}
-	http.ServeFile(w, r, file)
+	http.ServeFileFS(w, r, os.DirFS(s.Dir), file)
 }
 
-// find maps a clean URL path to a file under Dir: the file itself, a
-// folder's index.html, or for /app/... the console's index.html.
+// find maps a clean URL path to a file name under Dir (in io/fs form, so
+// it cannot leave Dir): the file itself, a folder's index.html, or for
+// /app/... the console's index.html.
 func (s *Site) find(clean string) (string, bool) {
-	candidates := []string{clean, path.Join(clean, "index.html")}
+	name := strings.TrimPrefix(clean, "/")
+	candidates := []string{name, path.Join(name, "index.html")}
 	if clean == "/app" || strings.HasPrefix(clean, "/app/") {
-		candidates = append(candidates, "/app/index.html")
+		candidates = append(candidates, "app/index.html")
 	}
+	fsys := os.DirFS(s.Dir)
 	for _, c := range candidates {
-		p := filepath.Join(s.Dir, filepath.FromSlash(c))
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p, true
+		if c == "" || !fs.ValidPath(c) {
+			continue
+		}
+		if st, err := fs.Stat(fsys, c); err == nil && st.Mode().IsRegular() {
+			return c, true
 		}
 	}
 	return "", false
