@@ -107,6 +107,10 @@ web: web-deps ## build the landing page and the console into web/dist and check 
 web-lint: web-deps ## Biome, tsc --noEmit and the check that the generated API client matches docs/openapi.yaml
 	cd web && npm run --silent lint
 
+.PHONY: web-audit
+web-audit: web-deps ## npm audit of the web app's production dependencies (high and critical fail)
+	cd web && node scripts/audit.mjs
+
 .PHONY: web-test
 web-test: web-deps ## the web app's unit tests (Vitest); the browser tests run in ./e2e (TestWeb)
 	cd web && npm test --silent
