@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 
 const dist = "dist";
-const budgets = { "index.html": 30, "app/index.html": 150 }; // KiB of gzipped JavaScript
+const budgets = { "index.html": 30, "app/index.html": 150 }; // kB (1000 bytes) of gzipped JavaScript
 const gz = (path) => gzipSync(readFileSync(join(dist, path)), { level: 9 }).length;
-const kib = (n) => (n / 1024).toFixed(1);
+const kb = (n) => (n / 1000).toFixed(1);
 
 let failed = false;
 for (const [page, budget] of Object.entries(budgets)) {
@@ -20,10 +20,10 @@ for (const [page, budget] of Object.entries(budgets)) {
     ...refs(/<link[^>]+rel="modulepreload"[^>]+href="([^"]+)"/g),
   ].reduce((n, f) => n + gz(f), 0);
   const css = refs(/<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"/g).reduce((n, f) => n + gz(f), 0);
-  const ok = js <= budget * 1024;
+  const ok = js <= budget * 1000;
   failed ||= !ok;
   console.log(
-    `${ok ? "ok  " : "OVER"} /${page.replace("index.html", "")}: JavaScript ${kib(js)} KiB gz (budget ${budget} KiB), CSS ${kib(css)} KiB gz, HTML ${kib(gz(page))} KiB gz`,
+    `${ok ? "ok  " : "OVER"} /${page.replace("index.html", "")}: JavaScript ${kb(js)} kB gz (budget ${budget} kB), CSS ${kb(css)} kB gz, HTML ${kb(gz(page))} kB gz`,
   );
 }
 if (failed) process.exit(1);
