@@ -31,6 +31,7 @@ type webResults struct {
 		SignInHref string `json:"sign_in_href"`
 	} `json:"landing_without_js"`
 	GoogleHref  string    `json:"google_href"`
+	Refused     string    `json:"refused"`
 	Progress    []float64 `json:"progress"`
 	SampleBytes int64     `json:"sample_bytes"`
 	AssetID     string    `json:"asset_id"`
@@ -47,6 +48,7 @@ type webResults struct {
 		Name  string
 		Bytes int64
 	} `json:"download"`
+	Tile        string                     `json:"tile"`
 	AfterDelete string                     `json:"after_delete"`
 	Pages       map[string]json.RawMessage `json:"pages"`
 	Screenshots []string                   `json:"screenshots"`
@@ -106,6 +108,12 @@ func TestWeb(t *testing.T) {
 	t.Run("sign-in offers Google", func(t *testing.T) {
 		require.True(t, strings.HasPrefix(r.GoogleHref, "/auth/google?return_to="), r.GoogleHref)
 	})
+	t.Run("a refused file shows the server's reason", func(t *testing.T) {
+		// The API's problem+json detail for a text file, as the console shows it.
+		require.Contains(t, r.Refused, "The upload was refused: ")
+		require.Greater(t, len(r.Refused), len("The upload was refused: ")+10, r.Refused)
+		t.Logf("refused: %s", r.Refused)
+	})
 	t.Run("upload progress moved", func(t *testing.T) {
 		var between int
 		for i, v := range r.Progress {
@@ -134,6 +142,12 @@ func TestWeb(t *testing.T) {
 		require.True(t, strings.HasSuffix(r.Download.Name, ".mp4"), r.Download.Name)
 		require.Greater(t, r.Download.Bytes, int64(10_000))
 	})
+	t.Run("library tile", func(t *testing.T) {
+		// The poster loaded (the script waited for it); the tile says name, status and recipe.
+		for _, want := range []string{"demo-talk.mp4", "succeeded", "Voiceover (dub)"} {
+			require.Contains(t, r.Tile, want)
+		}
+	})
 	t.Run("delete", func(t *testing.T) {
 		require.Contains(t, r.AfterDelete, "Deleted")
 		// The API agrees: the asset is gone.
@@ -146,12 +160,12 @@ func TestWeb(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, got.Status)
 	})
 	t.Run("axe on every page", func(t *testing.T) {
-		for _, p := range []string{"landing", "sign-in", "library-empty", "job-running", "job-done", "delete-dialog", "library-after-delete"} {
+		for _, p := range []string{"landing", "sign-in", "library-empty", "job-running", "job-done", "library", "delete-dialog", "library-after-delete"} {
 			require.Contains(t, r.Pages, p)
 		}
 	})
 	t.Run("screenshots are not blank", func(t *testing.T) {
-		require.Len(t, r.Screenshots, 7)
+		require.Len(t, r.Screenshots, 8)
 		for _, p := range r.Screenshots {
 			notBlank(t, p)
 		}

@@ -7,8 +7,9 @@
 //
 // env: APP_URL (http://localhost:PORT), SAMPLE (a video file), SHOTS (a folder),
 // CHROMIUM (default /usr/bin/chromium), JOB_TIMEOUT_MS (default 240000).
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -108,6 +109,15 @@ try {
   await audit(page, "library-empty");
   await shot(page, "library-empty");
 
+  // A file the API refuses shows the server's own reason (its problem+json detail).
+  const notes = join(tmpdir(), `redub-notes-${process.pid}.txt`);
+  writeFileSync(notes, "not a video\n");
+  await page.locator('input[type="file"]').setInputFiles(notes);
+  await page.getByRole("button", { name: "Upload and start" }).click();
+  results.refused = await page.locator(".upload [role=alert]").textContent();
+  rmSync(notes);
+  log(`refused: ${results.refused}`);
+
   // Upload, slowed down so the progress bar has something to show.
   const cdp = await ctx.newCDPSession(page);
   await cdp.send("Network.enable");
@@ -196,6 +206,18 @@ try {
   const saved = await download.path();
   results.download = { name: download.suggestedFilename(), bytes: statSync(saved).size };
   log(`downloaded ${results.download.name} (${results.download.bytes} bytes)`);
+
+  // The library: the file with its poster, status, recipe and date; its tile leads back.
+  await page.getByRole("link", { name: "← Library" }).click();
+  await page.waitForFunction(() => {
+    const img = document.querySelector(".tile img.poster");
+    return img?.complete && img.naturalWidth > 0;
+  });
+  results.tile = await page.locator(".tile").first().textContent();
+  await audit(page, "library");
+  await shot(page, "library");
+  await page.locator(".tile").first().click();
+  await page.waitForURL(/\/app\/assets\//);
 
   // Delete, with the confirmation.
   await page.getByRole("button", { name: "Delete…" }).click();
