@@ -76,9 +76,9 @@ export function Library({ cursor }: { cursor?: string }) {
         {page && (cursor || page.next) && (
           <nav class="pager" aria-label="Pages">
             {cursor && (
-              <button type="button" onClick={() => history.back()}>
-                ← Newer
-              </button>
+              <a class="button" href="/app/">
+                ← Newest
+              </a>
             )}
             {page.next && (
               <a class="button" href={`/app/?cursor=${encodeURIComponent(page.next)}`}>
