@@ -31,7 +31,10 @@ export function SignIn({ stage, onSignedIn }: { stage: string; onSignedIn: () =>
       {stage === "development" && (
         <form onSubmit={devLogin} class="dev">
           <h2>Development sign-in</h2>
-          <p class="hint">This stage is development: sign in with any email, no password.</p>
+          <p class="hint">
+            This stage is development: sign in with any email, no password. (Google sign-in works here once
+            GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are set in .env.local.)
+          </p>
           <label for="dev-email">Email</label>
           <input
             id="dev-email"
