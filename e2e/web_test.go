@@ -48,8 +48,14 @@ type webResults struct {
 		Name  string
 		Bytes int64
 	} `json:"download"`
-	Tile        string                     `json:"tile"`
-	AfterDelete string                     `json:"after_delete"`
+	Tile        string `json:"tile"`
+	AfterDelete string `json:"after_delete"`
+	Multipart   struct {
+		Parts       int    `json:"parts"`
+		PutRequests int    `json:"put_requests"`
+		Complete    int    `json:"complete"`
+		Refused     string `json:"refused"`
+	} `json:"multipart"`
 	Pages       map[string]json.RawMessage `json:"pages"`
 	Screenshots []string                   `json:"screenshots"`
 }
@@ -158,6 +164,13 @@ func TestWeb(t *testing.T) {
 		token, _ := e.login(t, "browser@example.com")
 		got := e.do(t, call{method: "GET", path: "/assets/" + r.AssetID, token: token})
 		require.Equal(t, http.StatusNotFound, got.Status)
+	})
+	t.Run("a large file went in parts", func(t *testing.T) {
+		// 65 MiB in the server's 8 MiB parts, then POST /uploads/{id}/complete; not media, so refused.
+		require.Equal(t, 9, r.Multipart.Parts, "%+v", r.Multipart)
+		require.Equal(t, http.StatusOK, r.Multipart.Complete)
+		require.Contains(t, r.Multipart.Refused, "This file was refused: ")
+		t.Logf("multipart: %+v", r.Multipart)
 	})
 	t.Run("axe on every page", func(t *testing.T) {
 		for _, p := range []string{"landing", "sign-in", "library-empty", "job-running", "job-done", "library", "delete-dialog", "library-after-delete"} {

@@ -7,6 +7,8 @@
 //
 // env: APP_URL (http://localhost:PORT), SAMPLE (a video file), SHOTS (a folder),
 // CHROMIUM (default /usr/bin/chromium), JOB_TIMEOUT_MS (default 240000).
+
+import { randomBytes } from "node:crypto";
 import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -198,10 +200,13 @@ try {
   );
   results.switched_to = await video.getAttribute("aria-label");
 
-  // Download the dubbed video.
+  // Download the dubbed video, from the keyboard.
+  const dubbed = page.getByRole("button", { name: "Dubbed video" });
+  await dubbed.scrollIntoViewIfNeeded();
+  await dubbed.focus();
   const [download] = await Promise.all([
-    page.waitForEvent("download"),
-    page.getByRole("button", { name: "Dubbed video" }).click(),
+    page.waitForEvent("download", { timeout: 60000 }),
+    page.keyboard.press("Enter"),
   ]);
   const saved = await download.path();
   results.download = { name: download.suggestedFilename(), bytes: statSync(saved).size };
@@ -230,8 +235,40 @@ try {
   await page.getByText("No files yet").waitFor();
   await audit(page, "library-after-delete");
   await shot(page, "library-after-delete");
+
+  // A large file goes in parallel parts with the multipart routes; random bytes are not media, so the
+  // ingest step refuses the upload once it is complete, and the file's page says why.
+  const big = join(tmpdir(), `redub-big-${process.pid}.mp4`);
+  writeFileSync(big, randomBytes(65 << 20));
+  const parts = [];
+  let complete = 0;
+  page.on("request", (r) => {
+    if (r.method() === "PUT" && /[?&]partNumber=\d+/.test(r.url())) parts.push(r.url());
+  });
+  page.on("response", (r) => {
+    if (/\/uploads\/[0-9a-f-]{36}\/complete$/.test(new URL(r.url()).pathname)) complete = r.status();
+  });
+  await page.locator('input[type="file"]').setInputFiles(big);
+  await page.getByRole("button", { name: "Upload and start" }).click();
+  await page.waitForURL(/\/app\/assets\/[0-9a-f-]{36}$/, { timeout: 120000 });
+  rmSync(big);
+  const refusedAfter = page.getByText("This file was refused");
+  await refusedAfter.waitFor({ timeout: 120000 });
+  results.multipart = {
+    parts: new Set(parts).size,
+    put_requests: parts.length,
+    complete,
+    refused: await refusedAfter.textContent(),
+  };
+  log(`multipart: ${JSON.stringify(results.multipart)}`);
+  await page.getByRole("button", { name: "Delete…" }).click();
+  await page.getByRole("button", { name: "Delete for good" }).click();
+  await page.getByText("No files yet").waitFor();
 } catch (e) {
   results.problems.push(`failed: ${e.stack || e}`);
+  for (const p of browser.contexts().flatMap((c) => c.pages())) {
+    await p.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+  }
 } finally {
   await browser.close();
   process.stdout.write(`${JSON.stringify(results)}\n`);
