@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -buildid= -X github.com/redub/redub/shared/lambdarun.version=$(VERSION) -X github.com/redub/redub/shared/lambdarun.commit=$(COMMIT)
 GOBUILD    := CGO_ENABLED=0 GOOS=linux go build -tags lambda.norpc -trimpath -ldflags='$(LDFLAGS)'
 FUNCTIONS  := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
-DEB_TEST   := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us patchelf zip gcc shellcheck
+DEB_TEST   := postgresql pgbouncer ffmpeg espeak-ng pocketsphinx pocketsphinx-en-us patchelf zip gcc shellcheck chromium
 
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
@@ -28,7 +28,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: dev
-dev: deps-dev tools ## run the whole product locally: Postgres, S3, SQS, every function, the API on 127.0.0.1:3000
+dev: deps-dev tools web ## run the whole product locally: the app and the API on http://localhost:3000
 	@go build -o bin/redub ./cmd/redub
 	@./bin/redub dev $(ARGS)
 
@@ -42,7 +42,7 @@ deps-dev: ## install the Debian packages `make dev` needs (as root; otherwise pr
 	@bash scripts/deps.sh $(DEB_DEV)
 
 .PHONY: test
-test: deps tools ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
+test: deps tools web web-test ## run every test (starts a throwaway Postgres + PgBouncer when DATABASE_URL is unset)
 	go run ./cmd/redub db run -- go test -count=1 -timeout 30m ./...
 
 .PHONY: bench
@@ -87,6 +87,29 @@ lint: tools lint-template ## gofmt, go vet, golangci-lint, actionlint (which run
 	$(TOOLS)/golangci-lint run ./...
 	@command -v shellcheck >/dev/null || echo "lint: shellcheck is not on PATH: actionlint skips the run: blocks (apt-get install shellcheck)"
 	$(TOOLS)/actionlint
+	$(MAKE) --no-print-directory web-lint
+
+# --- the web app (web/): see web/README.md ---------------------------------
+
+.PHONY: web-deps
+web-deps: ## npm ci in web/ when its lockfile changed
+	@test web/node_modules/.package-lock.json -nt web/package-lock.json || (cd web && npm ci --no-audit --no-fund --loglevel=error)
+
+.PHONY: web
+web: web-deps ## build the landing page and the console into web/dist and check the bundle budgets
+	@cd web && npm run --silent build -- --logLevel warn && npm run --silent size
+
+.PHONY: web-lint
+web-lint: web-deps ## Biome, tsc --noEmit and the check that the generated API client matches docs/openapi.yaml
+	cd web && npm run --silent lint
+
+.PHONY: web-audit
+web-audit: web-deps ## npm audit of the web app's production dependencies (high and critical fail)
+	cd web && node scripts/audit.mjs
+
+.PHONY: web-test
+web-test: web-deps ## the web app's unit tests (Vitest); the browser tests run in ./e2e (TestWeb)
+	cd web && npm test --silent
 
 CFN_LINT_PIP := pip install 'cfn-lint==1.51.0' 'aws-sam-translator==1.110.0'
 

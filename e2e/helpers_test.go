@@ -36,11 +36,16 @@ type env struct {
 	mu  *sync.Mutex
 }
 
-// start runs the real template on free ports with its own database.
-// start starts a local stack with the template's settings (no queue's
-// visibility is shortened: recovery must not depend on it) and extra
-// variables.
+// start runs the real template on free ports with its own database and
+// the template's settings (no queue's visibility is shortened: recovery must
+// not depend on it), with extra variables.
 func start(t testing.TB, extra map[string]string) *env {
+	t.Helper()
+	return startOpts(t, extra, stack.Options{})
+}
+
+// startOpts is start with some stack options set (ports).
+func startOpts(t testing.TB, extra map[string]string, opts stack.Options) *env {
 	t.Helper()
 	u := pgtest.NewEmptyDatabase(t)
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct,
@@ -51,7 +56,8 @@ func start(t testing.TB, extra map[string]string) *env {
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	st, err := stack.Start(ctx, stack.Options{Root: root(t), StateDir: t.TempDir(), Getenv: func(k string) string { return vars[k] }, Out: logs})
+	opts.Root, opts.StateDir, opts.Getenv, opts.Out = root(t), t.TempDir(), func(k string) string { return vars[k] }, logs
+	st, err := stack.Start(ctx, opts)
 	require.NoError(t, err, "stack logs:\n%s", logs.String())
 	t.Cleanup(func() {
 		st.Stop(context.Background())

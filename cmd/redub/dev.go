@@ -70,6 +70,7 @@ func runDev(ctx context.Context, args []string, env *environ) error {
 		st.Stop(context.WithoutCancel(ctx))
 		fmt.Fprintln(env.stdout, "dev: stopped; data kept in", stateDir, "(redub dev --reset wipes it)")
 	}()
+	fmt.Fprintf(env.stdout, "\ndev: the app is on %s (the console at %sapp/; sign in with any email)\n\n", st.AppURL(), st.AppURL())
 	status, err := st.Status(ctx)
 	if err != nil {
 		return err
@@ -82,7 +83,7 @@ func runDev(ctx context.Context, args []string, env *environ) error {
 		}
 		fmt.Fprintf(env.stdout, "%s %.2fs", t.Phase, t.Duration.Seconds())
 	}
-	fmt.Fprintf(env.stdout, ")\ndev: try `curl %s/health`; Ctrl-C stops everything\n", st.APIURL())
+	fmt.Fprintf(env.stdout, ")\ndev: open %s in a browser, or try `curl %s/health`; Ctrl-C stops everything\n", st.AppURL(), st.APIURL())
 	<-ctx.Done()
 	return nil
 }

@@ -89,6 +89,7 @@ func Checks() []Check {
 		{"canary in production", "every function publishes an alias; production deploys by canary, other stages all at once, with rollback alarms", CanaryInProduction},
 		{"log retention", "every function logs to its own log group with a retention", LogRetention},
 		{"secrets per function", "each function's policies grant ssm:GetParameters on exactly the parameters its SECRETS_SSM_NAMES lists; media functions get no session or Google secret", SecretsPerFunction},
+		{"web distribution", "CloudFront: TLS only, CSP/HSTS/frame-ancestors headers, private buckets through origin access control, every API path to the API uncached", WebDistribution},
 	}
 }
 

@@ -37,6 +37,9 @@ func Allowlist() []Allowance {
 		{What: "AWSLambdaSQSQueueExecutionRole", Implicit: true, Reason: "SAM attaches it for an SQS event: " +
 			"ReceiveMessage, DeleteMessage and GetQueueAttributes on every queue (\"*\"). NoWildcardIAM makes " +
 			"each consumer deny those actions on every queue but its own (NotResource), which undoes the wildcard"},
+		{What: "WebBucketPolicy/AllowWebDistribution", Reason: "the web distribution serves every file of the web " +
+			"bucket, which holds nothing but the built app: s3:GetObject on its every object, for the CloudFront " +
+			"service principal only when the request comes from this distribution (AWS:SourceArn)"},
 		{What: "AWSCodeDeployRoleForLambda", Implicit: true, Reason: "SAM's CodeDeploy service role for " +
 			"DeploymentPreference; CodeDeploy shifts alias weights and reads the rollback alarms with it"},
 	}

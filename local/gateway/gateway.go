@@ -4,6 +4,7 @@
 // back, answering as API Gateway does when something goes wrong: 404 for an
 // unknown route, 413 over 10 MB, 502 for a function error or bad answer,
 // 503 when the integration times out, 429 when the function is throttled.
+// GET requests that match no route may go to a [Site], the built web app.
 package gateway
 
 import (
@@ -43,6 +44,9 @@ type Options struct {
 	AccountID string
 	Region    string
 	Log       *slog.Logger
+	// Site, when set, answers the GET and HEAD requests that match no route
+	// (the web app); without it they get API Gateway's 404.
+	Site http.Handler
 }
 
 // Gateway is an http.Handler.
@@ -75,6 +79,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Apigw-Requestid", reqID)
 	route, params, ok := g.router.MatchRoute(r.Method, r.URL.EscapedPath())
 	if !ok {
+		if g.opts.Site != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			g.opts.Site.ServeHTTP(w, r)
+			return
+		}
 		message(w, http.StatusNotFound, "Not Found")
 		return
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/redub/redub/local/template"
 )
 
 // ErrNotInstalled is returned (wrapped) by StartGateway when the versitygw
@@ -422,4 +424,29 @@ func EnsureBucket(ctx context.Context, c *awss3.Client, name string) error {
 		return nil
 	}
 	return fmt.Errorf("create bucket %s: %w", name, err)
+}
+
+// PutCORS sets a bucket's CORS rules (the template's CorsConfiguration), so
+// a browser on the app's origin can PUT to presigned URLs and read ETags.
+// No rules deletes the configuration.
+func PutCORS(ctx context.Context, c *awss3.Client, bucket string, rules []template.CORSRule) error {
+	if len(rules) == 0 {
+		if _, err := c.DeleteBucketCors(ctx, &awss3.DeleteBucketCorsInput{Bucket: aws.String(bucket)}); err != nil {
+			return fmt.Errorf("delete cors of %s: %w", bucket, err)
+		}
+		return nil
+	}
+	cfg := &types.CORSConfiguration{}
+	for _, r := range rules {
+		rule := types.CORSRule{AllowedOrigins: r.AllowedOrigins, AllowedMethods: r.AllowedMethods,
+			AllowedHeaders: r.AllowedHeaders, ExposeHeaders: r.ExposedHeaders}
+		if r.MaxAge > 0 {
+			rule.MaxAgeSeconds = aws.Int32(int32(min(r.MaxAge, 1<<30)))
+		}
+		cfg.CORSRules = append(cfg.CORSRules, rule)
+	}
+	if _, err := c.PutBucketCors(ctx, &awss3.PutBucketCorsInput{Bucket: aws.String(bucket), CORSConfiguration: cfg}); err != nil {
+		return fmt.Errorf("put cors of %s: %w", bucket, err)
+	}
+	return nil
 }

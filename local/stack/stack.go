@@ -57,6 +57,7 @@ type Options struct {
 	Template string              // template path, default <Root>/template.yaml
 	StateDir string              // default <Root>/.dev
 	ToolsDir string              // default <Root>/.tools
+	WebDir   string              // the built web app the gateway serves, default <Root>/web/dist
 	Ports    Ports               // see DefaultPorts
 	Getenv   func(string) string // the process environment (.env.local is read on top)
 	Out      io.Writer           // the merged log stream
@@ -111,6 +112,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if opts.ToolsDir == "" {
 		opts.ToolsDir = filepath.Join(opts.Root, ".tools")
+	}
+	if opts.WebDir == "" {
+		opts.WebDir = filepath.Join(opts.Root, "web", "dist")
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
@@ -232,6 +236,16 @@ func (s *Stack) StateDir() string { return s.opts.StateDir }
 
 // APIURL is the gateway's base URL.
 func (s *Stack) APIURL() string { return s.apiURL }
+
+// AppURL is where a browser opens the web app: AUTH_URL when it is set (the
+// origin that the session cookie and the API's Origin check expect), else
+// the gateway under the name localhost, which is AUTH_URL's local default.
+func (s *Stack) AppURL() string {
+	if u := s.env("AUTH_URL"); u != "" {
+		return strings.TrimSuffix(u, "/") + "/"
+	}
+	return strings.Replace(s.apiURL, "127.0.0.1", "localhost", 1) + "/"
+}
 
 // ControlURL is the control endpoint's base URL.
 func (s *Stack) ControlURL() string { return s.controlURL }
@@ -408,6 +422,11 @@ func (s *Stack) createResources(ctx context.Context) error {
 	for _, b := range s.tpl.Buckets {
 		if err := locals3.EnsureBucket(ctx, s.s3Client, b.Name); err != nil {
 			return fmt.Errorf("bucket %s: %w", b.LogicalID, err)
+		}
+		if len(b.CORS) > 0 {
+			if err := locals3.PutCORS(ctx, s.s3Client, b.Name, b.CORS); err != nil {
+				return fmt.Errorf("bucket %s: %w", b.LogicalID, err)
+			}
 		}
 	}
 	specs := make([]localsqs.QueueSpec, 0, len(s.tpl.Queues))
@@ -614,7 +633,8 @@ func (s *Stack) startGateway() error {
 		return err
 	}
 	s.apiURL = "http://" + ln.Addr().String()
-	s.serve(ln, gateway.New(s.tpl, s.lambdas, gateway.Options{AccountID: AccountID, Region: Region, Log: s.log}))
+	site := &gateway.Site{Dir: s.opts.WebDir, Storage: s.s3gw.Endpoint()}
+	s.serve(ln, gateway.New(s.tpl, s.lambdas, gateway.Options{AccountID: AccountID, Region: Region, Log: s.log, Site: site}))
 	return nil
 }
 

@@ -153,6 +153,15 @@ type Bucket struct {
 	// (which the SAM transform adds to the bucket) are not repeated here: they
 	// are in Function.S3, so the S3 relay routes the union of the two.
 	Notifications []Notification
+	// CORS is the bucket's CorsConfiguration.CorsRules, which the local stack
+	// applies to its bucket so browsers can upload with presigned URLs.
+	CORS []CORSRule
+}
+
+// CORSRule is one rule of a bucket's CorsConfiguration.
+type CORSRule struct {
+	AllowedOrigins, AllowedMethods, AllowedHeaders, ExposedHeaders []string
+	MaxAge                                                         int // seconds; 0 when unset
 }
 
 // Notification is one S3 event notification of a bucket; exactly one of Queue

@@ -99,6 +99,12 @@ func (p *parser) checkQueues(t *Template) {
 
 type bucketDoc struct {
 	Properties struct {
+		CorsConfiguration *struct {
+			CorsRules []struct {
+				AllowedOrigins, AllowedMethods, AllowedHeaders, ExposedHeaders texts
+				MaxAge                                                         *number
+			}
+		}
 		NotificationConfiguration *struct {
 			QueueConfigurations []struct {
 				Event  text
@@ -129,6 +135,12 @@ func (p *parser) bucket(id, name string) *Bucket {
 		return nil
 	}
 	b := &Bucket{LogicalID: id, Name: name}
+	if cc := doc.Properties.CorsConfiguration; cc != nil {
+		for _, r := range cc.CorsRules {
+			b.CORS = append(b.CORS, CORSRule{AllowedOrigins: r.AllowedOrigins, AllowedMethods: r.AllowedMethods,
+				AllowedHeaders: r.AllowedHeaders, ExposedHeaders: r.ExposedHeaders, MaxAge: r.MaxAge.or(0)})
+		}
+	}
 	nc := doc.Properties.NotificationConfiguration
 	if nc == nil {
 		return b

@@ -142,6 +142,8 @@ func TestLoadRepoTemplate(t *testing.T) {
 		{"media bucket", func() any { return tpl.Buckets["MediaBucket"] }, &Bucket{
 			LogicalID: "MediaBucket", Name: "redub-local-mediabucket",
 			Notifications: []Notification{{Events: []string{"s3:ObjectCreated:*"}, Prefix: "uploads/", Queue: "IngestQueue"}},
+			CORS: []CORSRule{{AllowedOrigins: []string{"http://localhost:3000"}, AllowedMethods: []string{"PUT", "GET"},
+				AllowedHeaders: []string{"Content-Type", "Content-Length"}, ExposedHeaders: []string{"ETag"}, MaxAge: 3000}},
 		}},
 	}
 	for _, tt := range tests {
