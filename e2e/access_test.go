@@ -156,4 +156,15 @@ func TestAccessMatrix(t *testing.T) {
 	require.Equal(t, 204, r.Status)
 	r = e.do(t, call{method: "GET", path: "/me", token: a.token})
 	require.Equal(t, 401, r.Status)
+
+	// Signing out everywhere revokes every session of the caller, and only the caller's.
+	laptop, _ := e.login(t, "bob@example.com")
+	r = e.do(t, call{method: "DELETE", path: "/sessions", token: laptop})
+	require.Equal(t, 204, r.Status)
+	for _, token := range []string{laptop, b.token} {
+		require.Equal(t, 401, e.do(t, call{method: "GET", path: "/me", token: token}).Status)
+	}
+	carol, _ := e.login(t, "carol@example.com")
+	require.Equal(t, 200, e.do(t, call{method: "GET", path: "/me", token: carol}).Status)
+	require.Equal(t, 401, e.do(t, call{method: "DELETE", path: "/sessions"}).Status)
 }
