@@ -64,7 +64,7 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 		out = filepath.Join(sc.Dir, "voiceover.mp4")
 	}
 	sc.Progress(ctx, m.Name(), 10, "mixing")
-	res, err := mix.Mix(ctx, m.Media, mix.Input{Original: src, HasVideo: hasVideo, Clips: clips, Captions: srt,
+	res, err := mix.Mix(ctx, m.Media, mix.Input{Original: src, OriginalType: sc.SourceType, Probed: &info, HasVideo: hasVideo, Clips: clips, Captions: srt,
 		Language: tr.Language, Out: out}, m.runOptions(ctx, sc, m.Name(), "mixing", info.Duration, 10, 95))
 	if err != nil {
 		return pipeline.Result{}, err
