@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -155,8 +156,7 @@ func (r *Runner) ExtractWAV(ctx context.Context, in, contentType, out string, op
 	if err != nil {
 		return fmt.Errorf("extract wav: %w", err)
 	}
-	args := append(input, "-map", "0:a:0", "-vn")
-	args = append(args, speechWAV(out)...)
+	args := slices.Concat(input, []string{"-map", "0:a:0", "-vn"}, speechWAV(out))
 	if err := r.Run(ctx, args, opts); err != nil {
 		return fmt.Errorf("extract wav: %w", err)
 	}
