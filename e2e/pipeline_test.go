@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -312,13 +314,32 @@ func TestHostileMediaIsRejected(t *testing.T) {
 	require.Empty(t, page.Items, "rejected uploads start no job")
 }
 
-// killFunction SIGKILLs the running process of a function's bootstrap binary.
-func killFunction(t testing.TB, folder string) bool {
+// killFunction SIGKILLs the function process (the bootstrap built from
+// functions/<folder>) of this test's stack's running environments of the
+// function with logical id: only processes in the process groups the stack
+// reports, never another stack's or a running make dev's.
+func (e *env) killFunction(t testing.TB, logicalID, folder string) bool {
+	t.Helper()
+	groups, err := e.st.ProcessGroups(logicalID)
+	require.NoError(t, err)
 	entries, _ := os.ReadDir("/proc")
 	killed := false
 	for _, en := range entries {
 		pid, err := strconv.Atoi(en.Name())
 		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold ')', so read after the last one.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 3 {
+			continue
+		}
+		pgrp, err := strconv.Atoi(fields[2])
+		if err != nil || !slices.Contains(groups, pgrp) {
 			continue
 		}
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))

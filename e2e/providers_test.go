@@ -40,7 +40,7 @@ func TestPaidProviders(t *testing.T) {
 			}
 			return j.Status == "failed"
 		}, 2*time.Minute, 50*time.Millisecond)
-		require.True(t, killFunction(t, "synthesize"), "the synthesize process was found and killed")
+		require.True(t, e.killFunction(t, "SynthesizeFunction", "synthesize"), "the synthesize process was found and killed")
 		j := e.waitJob(t, token, id, 3*time.Minute)
 		require.Equal(t, "succeeded", j.Status, "%+v", j)
 		var attempts int

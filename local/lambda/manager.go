@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -230,6 +231,31 @@ func (m *Manager) pool(function string) (*pool, error) {
 		return nil, invoke.ErrUnknownFunction
 	}
 	return p, nil
+}
+
+// ProcessGroups returns the process group ids of a function's running
+// environments: each is an aws-lambda-rie process and the function's
+// process under it, in a group of their own (the group id is RIE's pid).
+// Fault drills use them to kill what this Manager started and nothing else
+// on the machine. An unknown function is invoke.ErrUnknownFunction.
+func (m *Manager) ProcessGroups(function string) ([]int, error) {
+	p, err := m.pool(function)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	envs := slices.Collect(maps.Keys(p.all))
+	p.mu.Unlock()
+	var groups []int
+	for _, e := range envs {
+		e.mu.Lock()
+		if e.proc != nil && !e.stopped {
+			groups = append(groups, e.proc.pid)
+		}
+		e.mu.Unlock()
+	}
+	slices.Sort(groups)
+	return groups, nil
 }
 
 // Stats returns the counters of every function, ordered by name.
