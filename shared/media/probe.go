@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -583,10 +584,15 @@ func parseRate(s string) float64 {
 	}
 	n, err1 := strconv.ParseFloat(num, 64)
 	d, err2 := strconv.ParseFloat(den, 64)
-	if err1 != nil || err2 != nil || d == 0 || n <= 0 {
+	if err1 != nil || err2 != nil || d <= 0 || n <= 0 {
 		return 0
 	}
-	return n / d
+	// A hostile header may claim 1e308/1e-308: +Inf cannot be stored as
+	// JSON (the asset's probe data), so it counts as no rate.
+	if r := n / d; !math.IsInf(r, 0) {
+		return r
+	}
+	return 0
 }
 
 // seconds formats a duration for FFmpeg's -t and -ss.
