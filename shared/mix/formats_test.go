@@ -88,7 +88,7 @@ func TestEveryFormatThroughEveryRecipe(t *testing.T) {
 			require.NoError(t, b.runner.ExtractWAV(ctx, src, c.contentType, speech, media.RunOptions{}))
 			require.InDelta(t, seconds, b.probe(t, speech).Format.Duration, 0.15)
 
-			// Voiceover: the upload (not a rendition) under a new voice.
+			// Voiceover: the upload's sound under a new voice.
 			clip := filepath.Join(b.dir, "clip-0000.mp3")
 			b.ffmpeg(t, "-f", "lavfi", "-i", "sine=f=660:r=44100:d=0.8", "-c:a", "libmp3lame", clip)
 			srt := filepath.Join(b.dir, "captions.srt")
@@ -97,9 +97,13 @@ func TestEveryFormatThroughEveryRecipe(t *testing.T) {
 			if isVideo {
 				out = filepath.Join(b.dir, "voiceover.mp4")
 			}
+			picture := "" // as the mix step does: the rendition's picture when the original's cannot be copied
+			if isVideo && !media.CopiesIntoMP4(info.Video.Codec) {
+				picture = rend.MP4
+			}
 			res, err := mix.Mix(ctx, b.runner, mix.Input{Original: src, OriginalType: c.contentType, Probed: &info,
-				HasVideo: isVideo, Clips: []mix.Clip{{Start: 0.5, End: 1.5, Path: clip}}, Captions: srt, Language: "es", Out: out},
-				media.RunOptions{})
+				HasVideo: isVideo, Picture: picture, Clips: []mix.Clip{{Start: 0.5, End: 1.5, Path: clip}}, Captions: srt,
+				Language: "es", Out: out}, media.RunOptions{})
 			require.NoError(t, err)
 			mixed := b.probe(t, res.Out)
 			want := []string{"aac", "mov_text"}
@@ -118,4 +122,24 @@ func codecNames(p probed) []string {
 		names = append(names, s.CodecName)
 	}
 	return names
+}
+
+// TestMixEncodesVideoItCannotCopy mixes a WebM (VP8, which MP4 players do
+// not take) without a rendition to copy the picture from: the video is
+// encoded to H.264.
+func TestMixEncodesVideoItCannotCopy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	src := filepath.Join(b.dir, "source")
+	b.ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=s=176x144:r=15", "-f", "lavfi", "-i", "sine=f=220:r=48000", "-t", "2",
+		"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", "-f", "webm", src)
+	clip := filepath.Join(b.dir, "clip.wav")
+	b.ffmpeg(t, "-f", "lavfi", "-i", "sine=f=660:r=44100:d=0.8", clip)
+	out := filepath.Join(b.dir, "voiceover.mp4")
+	res, err := mix.Mix(t.Context(), b.runner, mix.Input{Original: src, OriginalType: "video/webm", HasVideo: true,
+		Clips: []mix.Clip{{Start: 0.5, End: 1.5, Path: clip}}, Out: out}, media.RunOptions{})
+	require.NoError(t, err)
+	mixed := b.probe(t, res.Out)
+	require.Equal(t, []string{"h264", "aac"}, codecNames(mixed))
+	require.Equal(t, 176, mixed.Streams[0].Width)
 }

@@ -36,6 +36,11 @@ type Input struct {
 	// data); nil: Mix probes it.
 	Probed   *media.Info
 	HasVideo bool
+	// Picture is optional: an MP4 made by this system from the original
+	// (the transcode rendition, H.264) whose video is copied into the
+	// output when the original's own video cannot be (media.CopiesIntoMP4).
+	// Without it such video is encoded again (media.VideoArgs).
+	Picture  string
 	Speech   string // optional: a 16 kHz WAV of the original speech, used instead of the original's audio track
 	Clips    []Clip
 	Captions string // an SRT file to mux as a subtitle track; "" for none
@@ -69,7 +74,8 @@ type Result struct {
 //
 // The original is an upload: it is read only as media.InputArgs reads its
 // recorded content type, never guessed from its name or bytes. Its video is
-// copied when its codec plays in MP4 (media.CopiesIntoMP4), else encoded
+// copied when its codec plays in MP4 (media.CopiesIntoMP4); otherwise the
+// video of in.Picture is copied, or without one the original's is encoded
 // as the MP4 rendition is (media.VideoArgs).
 //
 // The output is written next to in.Out and renamed into place only when
@@ -164,6 +170,21 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
 	}
 
+	// The picture: the original's video, or the rendition's.
+	var video []string
+	if in.HasVideo {
+		switch {
+		case media.CopiesIntoMP4(info.Video.Codec):
+			video = []string{"-map", fmt.Sprintf("0:%d", info.Video.Index), "-c:v", "copy"}
+		case in.Picture != "":
+			args = append(args, "-f", "mp4", "-i", fileURL(in.Picture))
+			video = []string{"-map", fmt.Sprintf("%d:v:0", inputs), "-c:v", "copy"}
+			inputs++
+		default:
+			video = append([]string{"-map", fmt.Sprintf("0:%d", info.Video.Index)}, media.VideoArgs()...)
+		}
+	}
+
 	lang := trackLanguage(in.Language)
 	subtitleInput := inputs
 	if subtitles {
@@ -173,12 +194,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	muxer, ext := "ipod", ".m4a"
 	if in.HasVideo {
 		muxer, ext = "mp4", ".mp4"
-		args = append(args, "-map", fmt.Sprintf("0:%d", info.Video.Index))
-		if media.CopiesIntoMP4(info.Video.Codec) {
-			args = append(args, "-c:v", "copy")
-		} else {
-			args = append(args, media.VideoArgs()...)
-		}
+		args = append(args, video...)
 	}
 	args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k",
 		"-metadata:s:a:0", "language="+lang)
