@@ -56,10 +56,9 @@ var formats = map[string]format{
 
 // codec is one codec an upload's streams may use.
 type codec struct {
-	kind     string   // "video", "audio" or "subtitle", for reasons
 	decoders []string // FFmpeg's decoders for it: what -codec_whitelist names
 	// mp4 says the stream can be copied into the MP4 files we serve and
-	// still play in browsers; other video is re-encoded (Mix).
+	// still play in browsers; Mix takes other video from the rendition.
 	mp4 bool
 }
 
@@ -71,38 +70,49 @@ type codec struct {
 // subtitle tracks phones and editors write are here because FFmpeg opens a
 // decoder for every stream it probes.
 var codecs = map[string]codec{
-	"h264":       {"video", []string{"h264"}, true},
-	"hevc":       {"video", []string{"hevc"}, true},
-	"av1":        {"video", []string{"libdav1d", "libaom-av1", "av1"}, true},
-	"vp8":        {"video", []string{"vp8", "libvpx"}, false},
-	"vp9":        {"video", []string{"vp9", "libvpx-vp9"}, false},
-	"mpeg4":      {"video", []string{"mpeg4"}, false},
-	"h263":       {"video", []string{"h263"}, false},
-	"mpeg1video": {"video", []string{"mpeg1video"}, false},
-	"mpeg2video": {"video", []string{"mpeg2video"}, false},
-	"theora":     {"video", []string{"theora"}, false},
-	"prores":     {"video", []string{"prores"}, false},
-	"mjpeg":      {"video", []string{"mjpeg"}, false},
-	"png":        {"video", []string{"png"}, false},
-	"aac":        {"audio", []string{"aac", "aac_fixed"}, true},
-	"mp3":        {"audio", []string{"mp3float", "mp3"}, false},
-	"mp2":        {"audio", []string{"mp2float", "mp2"}, false},
-	"opus":       {"audio", []string{"opus", "libopus"}, false},
-	"vorbis":     {"audio", []string{"vorbis", "libvorbis"}, false},
-	"flac":       {"audio", []string{"flac"}, false},
-	"alac":       {"audio", []string{"alac"}, false},
-	"ac3":        {"audio", []string{"ac3", "ac3_fixed"}, false},
-	"eac3":       {"audio", []string{"eac3"}, false},
-	"pcm_s16le":  {"audio", []string{"pcm_s16le"}, false},
-	"pcm_s16be":  {"audio", []string{"pcm_s16be"}, false},
-	"pcm_s24le":  {"audio", []string{"pcm_s24le"}, false},
-	"pcm_s32le":  {"audio", []string{"pcm_s32le"}, false},
-	"pcm_f32le":  {"audio", []string{"pcm_f32le"}, false},
-	"pcm_u8":     {"audio", []string{"pcm_u8"}, false},
-	"mov_text":   {"subtitle", []string{"mov_text"}, false},
-	"subrip":     {"subtitle", []string{"subrip", "srt"}, false},
-	"ass":        {"subtitle", []string{"ass", "ssa"}, false},
-	"webvtt":     {"subtitle", []string{"webvtt"}, false},
+	"h264":       {[]string{"h264"}, true},
+	"hevc":       {[]string{"hevc"}, true},
+	"av1":        {[]string{"libdav1d", "libaom-av1", "av1"}, true},
+	"vp8":        {[]string{"vp8", "libvpx"}, false},
+	"vp9":        {[]string{"vp9", "libvpx-vp9"}, false},
+	"mpeg4":      {[]string{"mpeg4"}, false},
+	"msmpeg4v3":  {[]string{"msmpeg4"}, false}, // DivX 3, in old AVIs
+	"msmpeg4v2":  {[]string{"msmpeg4v2"}, false},
+	"h263":       {[]string{"h263"}, false},
+	"mpeg1video": {[]string{"mpeg1video"}, false},
+	"mpeg2video": {[]string{"mpeg2video"}, false},
+	"theora":     {[]string{"theora"}, false},
+	"prores":     {[]string{"prores"}, false},
+	"dnxhd":      {[]string{"dnxhd"}, false},
+	"mjpeg":      {[]string{"mjpeg"}, false},
+	"png":        {[]string{"png"}, false},
+	"aac":        {[]string{"aac", "aac_fixed"}, true},
+	"mp3":        {[]string{"mp3float", "mp3"}, false},
+	"mp2":        {[]string{"mp2float", "mp2"}, false},
+	"opus":       {[]string{"opus", "libopus"}, false},
+	"vorbis":     {[]string{"vorbis", "libvorbis"}, false},
+	"flac":       {[]string{"flac"}, false},
+	"alac":       {[]string{"alac"}, false},
+	"ac3":        {[]string{"ac3", "ac3_fixed"}, false},
+	"eac3":       {[]string{"eac3"}, false},
+	"dts":        {[]string{"dca"}, false},
+	"amr_nb":     {[]string{"amrnb", "libopencore_amrnb"}, false}, // phones' 3GP
+	"amr_wb":     {[]string{"amrwb", "libopencore_amrwb"}, false},
+	"pcm_s16le":  {[]string{"pcm_s16le"}, false},
+	"pcm_s16be":  {[]string{"pcm_s16be"}, false},
+	"pcm_s24le":  {[]string{"pcm_s24le"}, false},
+	"pcm_s24be":  {[]string{"pcm_s24be"}, false}, // cameras' MOV
+	"pcm_s32be":  {[]string{"pcm_s32be"}, false},
+	"pcm_f32be":  {[]string{"pcm_f32be"}, false},
+	"pcm_alaw":   {[]string{"pcm_alaw"}, false},
+	"pcm_mulaw":  {[]string{"pcm_mulaw"}, false},
+	"pcm_s32le":  {[]string{"pcm_s32le"}, false},
+	"pcm_f32le":  {[]string{"pcm_f32le"}, false},
+	"pcm_u8":     {[]string{"pcm_u8"}, false},
+	"mov_text":   {[]string{"mov_text"}, false},
+	"subrip":     {[]string{"subrip", "srt"}, false},
+	"ass":        {[]string{"ass", "ssa"}, false},
+	"webvtt":     {[]string{"webvtt"}, false},
 }
 
 // codecWhitelist is the value of -codec_whitelist: every decoder of codecs.
