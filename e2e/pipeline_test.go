@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -316,32 +314,14 @@ func TestHostileMediaIsRejected(t *testing.T) {
 
 // killFunction SIGKILLs the function process (the bootstrap built from
 // functions/<folder>) of this test's stack's running environments of the
-// function with logical id: only processes in the process groups the stack
-// reports, never another stack's or a running make dev's.
+// function with logical id: only the processes the stack reports, never
+// another stack's or a running make dev's.
 func (e *env) killFunction(t testing.TB, logicalID, folder string) bool {
 	t.Helper()
-	groups, err := e.st.ProcessGroups(logicalID)
+	pids, err := e.st.FunctionPIDs(logicalID)
 	require.NoError(t, err)
-	entries, _ := os.ReadDir("/proc")
 	killed := false
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold ')', so read after the last one.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) < 3 {
-			continue
-		}
-		pgrp, err := strconv.Atoi(fields[2])
-		if err != nil || !slices.Contains(groups, pgrp) {
-			continue
-		}
+	for _, pid := range pids {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if err != nil || !strings.HasSuffix(exe, "/build/"+folder) {
 			continue
