@@ -238,6 +238,47 @@ func TestVoiceoverOffline(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestVoiceoverOtherFormats runs the voiceover recipe through the stack on
+// uploads that are not MP4: a WebM (VP8 and Opus, whose video MP4 players
+// do not take) and a FLAC. The steps read each by its recorded content
+// type, never by a guess from the stored object's name.
+func TestVoiceoverOtherFormats(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	token, _ := e.login(t, "formats@example.com")
+	dir := t.TempDir()
+	src := sample(t, dir, 6)
+	webm := filepath.Join(dir, "talk.webm")
+	ffmpeg(t, "-i", src, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", webm)
+	flac := filepath.Join(dir, "talk.flac")
+	ffmpeg(t, "-i", src, "-vn", "-c:a", "flac", flac)
+
+	cases := []struct {
+		path, ctype string
+		want        []string // the voiceover's codecs
+	}{
+		{webm, "video/webm", []string{"h264", "aac", "mov_text"}},
+		{flac, "audio/flac", []string{"aac", "mov_text"}},
+	}
+	jobs := map[string]string{}
+	for _, c := range cases {
+		jobs[c.ctype] = e.jobOf(t, token, e.uploadFile(t, token, c.path, c.ctype, map[string]any{"recipe": "voiceover"}))
+	}
+	for _, c := range cases {
+		j := e.waitJob(t, token, jobs[c.ctype], 4*time.Minute)
+		require.Equal(t, "succeeded", j.Status, "%s: %+v", c.ctype, j)
+		result := filepath.Join(dir, "voiceover-"+filepath.Base(c.path))
+		e.fetch(t, token, outputsByKind(j)["voiceover"], result)
+		p := probe(t, result)
+		var codecs []string
+		for _, s := range p.Streams {
+			codecs = append(codecs, s.CodecName)
+		}
+		require.Equal(t, c.want, codecs, c.ctype)
+		require.InDelta(t, 6.0, seconds(t, p.Format.Duration), 0.3, c.ctype)
+	}
+}
+
 func TestCancelInTheMiddle(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
