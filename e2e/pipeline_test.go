@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,6 +240,47 @@ func TestVoiceoverOffline(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestVoiceoverOtherFormats runs the voiceover recipe through the stack on
+// uploads that are not MP4: a WebM (VP8 and Opus, whose video MP4 players
+// do not take) and a FLAC. The steps read each by its recorded content
+// type, never by a guess from the stored object's name.
+func TestVoiceoverOtherFormats(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	token, _ := e.login(t, "formats@example.com")
+	dir := t.TempDir()
+	src := sample(t, dir, 6)
+	webm := filepath.Join(dir, "talk.webm")
+	ffmpeg(t, "-i", src, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", webm)
+	flac := filepath.Join(dir, "talk.flac")
+	ffmpeg(t, "-i", src, "-vn", "-c:a", "flac", flac)
+
+	cases := []struct {
+		path, ctype string
+		want        []string // the voiceover's codecs
+	}{
+		{webm, "video/webm", []string{"h264", "aac", "mov_text"}},
+		{flac, "audio/flac", []string{"aac", "mov_text"}},
+	}
+	jobs := map[string]string{}
+	for _, c := range cases {
+		jobs[c.ctype] = e.jobOf(t, token, e.uploadFile(t, token, c.path, c.ctype, map[string]any{"recipe": "voiceover"}))
+	}
+	for _, c := range cases {
+		j := e.waitJob(t, token, jobs[c.ctype], 4*time.Minute)
+		require.Equal(t, "succeeded", j.Status, "%s: %+v", c.ctype, j)
+		result := filepath.Join(dir, "voiceover-"+filepath.Base(c.path))
+		e.fetch(t, token, outputsByKind(j)["voiceover"], result)
+		p := probe(t, result)
+		var codecs []string
+		for _, s := range p.Streams {
+			codecs = append(codecs, s.CodecName)
+		}
+		require.Equal(t, c.want, codecs, c.ctype)
+		require.InDelta(t, 6.0, seconds(t, p.Format.Duration), 0.3, c.ctype)
+	}
+}
+
 func TestCancelInTheMiddle(t *testing.T) {
 	t.Parallel()
 	e := start(t, nil)
@@ -318,32 +357,14 @@ func TestHostileMediaIsRejected(t *testing.T) {
 
 // killFunction SIGKILLs the function process (the bootstrap built from
 // functions/<folder>) of this test's stack's running environments of the
-// function with logical id: only processes in the process groups the stack
-// reports, never another stack's or a running make dev's.
+// function with logical id: only the processes the stack reports, never
+// another stack's or a running make dev's.
 func (e *env) killFunction(t testing.TB, logicalID, folder string) bool {
 	t.Helper()
-	groups, err := e.st.ProcessGroups(logicalID)
+	pids, err := e.st.FunctionPIDs(logicalID)
 	require.NoError(t, err)
-	entries, _ := os.ReadDir("/proc")
 	killed := false
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold ')', so read after the last one.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) < 3 {
-			continue
-		}
-		pgrp, err := strconv.Atoi(fields[2])
-		if err != nil || !slices.Contains(groups, pgrp) {
-			continue
-		}
+	for _, pid := range pids {
 		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if err != nil || !strings.HasSuffix(exe, "/build/"+folder) {
 			continue

@@ -20,8 +20,10 @@ import (
 //
 //   - killed-s-p50: synthesize is SIGKILLed mid-run (its step must be
 //     restarted by the sweeper once its lease expires);
+//
 //   - freeze-s-p50: the stack's own PgBouncer is SIGSTOPped for 20 s while
 //     transcode runs;
+//
 //   - ratelimit-s-p50: transcription gets a 429 with Retry-After: 3, then a
 //     200 (from the 429's answer to the job's end).
 //

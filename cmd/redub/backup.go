@@ -169,7 +169,7 @@ func findBackupSite(ctx context.Context, env *environ, bucket string) (*backupSi
 		}
 		site.where = "AWS " + region
 	default:
-		local, err := runningLocalStack(ctx)
+		local, err := runningLocalStack(ctx, env.client())
 		if err != nil {
 			return nil, fmt.Errorf("no backups bucket: set BACKUP_BUCKET (or --bucket) with AWS credentials, or start the local stack (make dev): %w", err)
 		}
@@ -200,7 +200,7 @@ type localBackups struct {
 // runningLocalStack finds the local stack running from this repository: its
 // S3 endpoint (from its control endpoint), its backups bucket (from the
 // template) and its database's direct URL.
-func runningLocalStack(ctx context.Context) (*localBackups, error) {
+func runningLocalStack(ctx context.Context, client *http.Client) (*localBackups, error) {
 	root, err := findRoot()
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func runningLocalStack(ctx context.Context) (*localBackups, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := control(ctx, http.MethodGet, st.ControlURL+"/status", nil)
+	body, err := control(ctx, client, http.MethodGet, st.ControlURL+"/status", nil)
 	if err != nil {
 		return nil, err
 	}

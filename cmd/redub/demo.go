@@ -31,7 +31,7 @@ func runDemo(ctx context.Context, _ []string, env *environ) error {
 	stateDir := filepath.Join(root, ".dev")
 	api := ""
 	if st, err := stack.ReadState(stateDir); err == nil {
-		if _, err := control(ctx, http.MethodGet, st.ControlURL+"/status", nil); err == nil {
+		if _, err := control(ctx, env.client(), http.MethodGet, st.ControlURL+"/status", nil); err == nil {
 			api = st.APIURL
 			fmt.Fprintln(env.stdout, "demo: using the running local stack at", api)
 		}
@@ -54,15 +54,16 @@ func runDemo(ctx context.Context, _ []string, env *environ) error {
 		defer st.Stop(context.WithoutCancel(ctx))
 		api = st.APIURL()
 	}
-	d := &demo{api: api, out: env.stdout, dir: filepath.Join(stateDir, "demo")}
+	d := &demo{api: api, out: env.stdout, dir: filepath.Join(stateDir, "demo"), client: env.client()}
 	return d.run(ctx)
 }
 
 type demo struct {
-	api   string
-	out   io.Writer
-	dir   string
-	token string
+	api    string
+	out    io.Writer
+	dir    string
+	token  string
+	client *http.Client // newHTTPClient: waits out Retry-After
 }
 
 func (d *demo) run(ctx context.Context) error {
@@ -99,7 +100,7 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	req.Header.Set("Content-Type", up.Upload.Headers["Content-Type"])
-	res, err := http.DefaultClient.Do(req)
+	res, err := d.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("demo: upload: %w", err)
 	}
@@ -226,7 +227,7 @@ func (d *demo) check(ctx context.Context, j demoJob) error {
 		}
 	}
 	video := filepath.Join(d.dir, "voiceover.mp4")
-	if err := fetch(ctx, urls["voiceover"], video); err != nil {
+	if err := d.fetch(ctx, urls["voiceover"], video); err != nil {
 		return err
 	}
 	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_type:format=duration", "-of", "json", video).Output()
@@ -251,7 +252,7 @@ func (d *demo) check(ctx context.Context, j demoJob) error {
 		return fmt.Errorf("demo: the voiceover is not right: streams %v, %.2fs (want 1 video, 1 audio, 1 subtitle, about 8 s)", kinds, dur)
 	}
 	srt := filepath.Join(d.dir, "captions.srt")
-	if err := fetch(ctx, urls["srt"], srt); err != nil {
+	if err := d.fetch(ctx, urls["srt"], srt); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(srt)
@@ -289,7 +290,7 @@ func (d *demo) call(ctx context.Context, method, path string, body any, headers 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := d.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("demo: %s %s: %w", method, path, err)
 	}
@@ -309,12 +310,12 @@ func (d *demo) call(ctx context.Context, method, path string, body any, headers 
 	return nil
 }
 
-func fetch(ctx context.Context, url, dest string) error {
+func (d *demo) fetch(ctx context.Context, url, dest string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := d.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("demo: download: %w", err)
 	}

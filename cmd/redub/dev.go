@@ -112,7 +112,7 @@ func devStatus(ctx context.Context, stateDir string, env *environ) error {
 	if err != nil {
 		return err
 	}
-	body, err := control(ctx, http.MethodGet, st.ControlURL+"/status", nil)
+	body, err := control(ctx, env.client(), http.MethodGet, st.ControlURL+"/status", nil)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func devControl(ctx context.Context, stateDir, path string, payload []byte, env 
 	if err != nil {
 		return err
 	}
-	body, err := control(ctx, http.MethodPost, st.ControlURL+path, payload)
+	body, err := control(ctx, env.client(), http.MethodPost, st.ControlURL+path, payload)
 	if err != nil {
 		return err
 	}
@@ -171,12 +171,12 @@ func devControl(ctx context.Context, stateDir, path string, payload []byte, env 
 	return nil
 }
 
-func control(ctx context.Context, method, url string, payload []byte) ([]byte, error) {
+func control(ctx context.Context, client *http.Client, method, url string, payload []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(payload)) //nolint:gosec // see below
 	if err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
-	res, err := http.DefaultClient.Do(req) //nolint:gosec // the URL is the local stack's control endpoint on 127.0.0.1, from .dev/stack.json
+	res, err := client.Do(req) //nolint:gosec // the URL is the local stack's control endpoint on 127.0.0.1, from .dev/stack.json
 	if err != nil {
 		return nil, fmt.Errorf("dev: the local stack does not answer at %s (is `make dev` running?): %w", url, err)
 	}

@@ -146,7 +146,7 @@ func dlqClient(ctx context.Context, f dlqFlags, env *environ) (*sqs.Client, stri
 	}
 	if endpoint == "" {
 		var err error
-		if endpoint, err = localSQSEndpoint(ctx, f.stackDir); err != nil {
+		if endpoint, err = localSQSEndpoint(ctx, env.client(), f.stackDir); err != nil {
 			return nil, "", err
 		}
 	}
@@ -181,7 +181,7 @@ func regionOf(queueURL string) string {
 }
 
 // localSQSEndpoint asks the running local stack for its SQS endpoint.
-func localSQSEndpoint(ctx context.Context, stackDir string) (string, error) {
+func localSQSEndpoint(ctx context.Context, client *http.Client, stackDir string) (string, error) {
 	if stackDir == "" {
 		root, err := findRoot()
 		if err != nil {
@@ -193,7 +193,7 @@ func localSQSEndpoint(ctx context.Context, stackDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	body, err := control(ctx, http.MethodGet, st.ControlURL+"/status", nil)
+	body, err := control(ctx, client, http.MethodGet, st.ControlURL+"/status", nil)
 	if err != nil {
 		return "", err
 	}

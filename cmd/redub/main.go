@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -25,6 +26,15 @@ type environ struct {
 	getenv func(string) string
 	stdout io.Writer
 	stderr io.Writer
+	http   *http.Client // nil: newHTTPClient(stderr), see client
+}
+
+// client is the HTTP client of the commands (newHTTPClient).
+func (e *environ) client() *http.Client {
+	if e.http == nil {
+		e.http = newHTTPClient(e.stderr)
+	}
+	return e.http
 }
 
 // errUsage marks an error that should be followed by the usage text.

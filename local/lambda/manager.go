@@ -233,12 +233,12 @@ func (m *Manager) pool(function string) (*pool, error) {
 	return p, nil
 }
 
-// ProcessGroups returns the process group ids of a function's running
-// environments: each is an aws-lambda-rie process and the function's
-// process under it, in a group of their own (the group id is RIE's pid).
-// Fault drills use them to kill what this Manager started and nothing else
-// on the machine. An unknown function is invoke.ErrUnknownFunction.
-func (m *Manager) ProcessGroups(function string) ([]int, error) {
+// FunctionPIDs returns the process ids of a function's own processes (the
+// bootstrap under each running environment's aws-lambda-rie; an environment
+// whose function has not started yet has none). Fault drills use them to
+// kill what this Manager started and nothing else on the machine. An
+// unknown function is invoke.ErrUnknownFunction.
+func (m *Manager) FunctionPIDs(function string) ([]int, error) {
 	p, err := m.pool(function)
 	if err != nil {
 		return nil, err
@@ -246,16 +246,16 @@ func (m *Manager) ProcessGroups(function string) ([]int, error) {
 	p.mu.Lock()
 	envs := slices.Collect(maps.Keys(p.all))
 	p.mu.Unlock()
-	var groups []int
+	var pids []int
 	for _, e := range envs {
 		e.mu.Lock()
 		if e.proc != nil && !e.stopped {
-			groups = append(groups, e.proc.pid)
+			pids = append(pids, childrenOf(e.proc.pid)...)
 		}
 		e.mu.Unlock()
 	}
-	slices.Sort(groups)
-	return groups, nil
+	slices.Sort(pids)
+	return pids, nil
 }
 
 // Stats returns the counters of every function, ordered by name.

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,41 +24,37 @@ func TestListensOnSeesOnlyTheProcessesOwnSockets(t *testing.T) {
 	require.False(t, listensOn(os.Getpid(), []int{port}))
 }
 
-// TestProcessGroupsNameOnlyThisManagersProcesses checks that the groups
-// ProcessGroups returns are the function's RIE, with the function's binary
-// under it, and that another function of the same binary in another Manager
-// is not among them.
-func TestProcessGroupsNameOnlyThisManagersProcesses(t *testing.T) {
+// TestFunctionPIDsNameOnlyThisManagersProcesses checks that FunctionPIDs
+// names the function's own process, under this Manager's RIE, and not the
+// process of the same binary in another Manager.
+func TestFunctionPIDsNameOnlyThisManagersProcesses(t *testing.T) {
 	t.Parallel()
 	a := setup(t, Options{}, FunctionSpec{Name: "Fn"}, FunctionSpec{Name: "Idle"})
 	other := setup(t, Options{}, FunctionSpec{Name: "Fn"})
 	a.requireEcho(t, "Fn")
 	other.requireEcho(t, "Fn")
 
-	groups, err := a.m.ProcessGroups("Fn")
+	pids, err := a.m.FunctionPIDs("Fn")
 	require.NoError(t, err)
-	require.Len(t, groups, 1)
-	theirs, err := other.m.ProcessGroups("Fn")
+	require.Len(t, pids, 1)
+	theirs, err := other.m.FunctionPIDs("Fn")
 	require.NoError(t, err)
 	require.Len(t, theirs, 1)
-	require.NotEqual(t, groups[0], theirs[0])
-
-	pgid := groups[0]
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pgid))
+	require.NotEqual(t, pids[0], theirs[0])
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0]))
 	require.NoError(t, err)
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	require.Equal(t, strconv.Itoa(pgid), fields[2], "RIE leads its own process group")
-	var fn []int
-	for _, kid := range childrenOf(pgid) {
-		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", kid)); err == nil && exe == binary(t, "fn") {
-			fn = append(fn, kid)
-		}
-	}
-	require.Len(t, fn, 1, "the function runs under RIE")
+	require.Equal(t, binary(t, "fn"), exe, "the function's process, not RIE")
 
-	idle, err := a.m.ProcessGroups("Idle")
+	// Killing it leaves the other Manager's function alone.
+	require.NoError(t, syscall.Kill(pids[0], syscall.SIGKILL))
+	require.Eventually(t, func() bool { return !pidAlive(pids[0]) }, 5*time.Second, 10*time.Millisecond)
+	require.True(t, pidAlive(theirs[0]))
+	other.requireEcho(t, "Fn")
+	require.Equal(t, 1, other.stats(t, "Fn").Started, "the other Manager's environment was not replaced")
+
+	idle, err := a.m.FunctionPIDs("Idle")
 	require.NoError(t, err)
 	require.Empty(t, idle, "no environment started")
-	_, err = a.m.ProcessGroups("Nope")
+	_, err = a.m.FunctionPIDs("Nope")
 	require.ErrorIs(t, err, invoke.ErrUnknownFunction)
 }

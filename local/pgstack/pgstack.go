@@ -162,7 +162,7 @@ func (s *Stack) Stop(ctx context.Context) error {
 		}
 	}
 	if s.lock != nil {
-		_ = s.lock.Close() // releases the flock
+		unlockDir(s.lock)
 		s.lock = nil
 	}
 	return err
@@ -270,6 +270,17 @@ func lockDir(l *layout) (*os.File, error) {
 		return nil, fmt.Errorf("lock %s: %w", l.dir, err)
 	}
 	return f, nil
+}
+
+// unlockDir releases the flock lockDir took and closes the file. Closing
+// alone is not enough: a flock belongs to the open file, and a child that
+// any goroutine of this process is forking holds a copy of every descriptor
+// until it execs (O_CLOEXEC acts only then). On a loaded machine that window
+// is long enough for the next Start in this directory to find the lock still
+// held and fail with ErrBusy. LOCK_UN releases it through every copy.
+func unlockDir(f *os.File) {
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	_ = f.Close()
 }
 
 // clusterVersion returns the PostgreSQL major version of the cluster in

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,7 +171,7 @@ func TestStartRecovers(t *testing.T) {
 
 	t.Run("servers of a dead owner are stopped", func(t *testing.T) {
 		// Dropping the lock is what the kernel does when the owner dies.
-		require.NoError(t, first.lock.Close())
+		unlockDir(first.lock)
 		first.lock = nil
 		second, err := Start(ctx, Options{Dir: dir})
 		require.NoError(t, err)
@@ -249,4 +250,26 @@ func TestLayoutKeepsSocketPathsShort(t *testing.T) {
 	if os.Geteuid() != 0 {
 		require.Equal(t, long, l.runDir, "the data stays in Dir")
 	}
+}
+
+// TestUnlockReleasesTheLockHeldThroughACopy models the race behind a
+// "stack directory is in use" failure on a loaded machine: a child being
+// forked by another goroutine holds a copy of the lock's descriptor until it
+// execs. The copy here is a dup, which shares the open file as a fork does.
+// After unlockDir the directory can be locked again at once.
+func TestUnlockReleasesTheLockHeldThroughACopy(t *testing.T) {
+	t.Parallel()
+	l, err := newLayout(t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, l.prepare())
+	lock, err := lockDir(l)
+	require.NoError(t, err)
+	forked, err := syscall.Dup(int(lock.Fd()))
+	require.NoError(t, err)
+	defer syscall.Close(forked)
+
+	unlockDir(lock)
+	again, err := lockDir(l)
+	require.NoError(t, err, "the lock is free while the copy is still open")
+	unlockDir(again)
 }

@@ -295,11 +295,11 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]
 	return res.Payload, nil
 }
 
-// ProcessGroups returns the process group ids of a function's running
-// environments (by logical id), for drills that kill a function of this
-// stack and of no other.
-func (s *Stack) ProcessGroups(function string) ([]int, error) {
-	return s.lambdas.ProcessGroups(function)
+// FunctionPIDs returns the process ids of a function's running processes
+// (by logical id), for drills that kill a function of this stack and of no
+// other.
+func (s *Stack) FunctionPIDs(function string) ([]int, error) {
+	return s.lambdas.FunctionPIDs(function)
 }
 
 // FunctionSpec is how the stack runs a function (binary, environment,

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/redub/redub/shared/config"
 )
 
 // Where the PgToolsLayer puts the programs.
@@ -116,7 +118,9 @@ func libpq(raw string) (dbname string, env []string, err error) {
 		// url.Parse's error may quote the password.
 		return "", nil, errors.New("the database URL is not a postgres:// URL")
 	}
-	env = os.Environ()
+	// Nothing of the function's own environment: pg_dump needs no AWS
+	// credentials and no other secret than this database's password.
+	env = config.ChildEnv()
 	if p, ok := u.User.Password(); ok {
 		u.User = url.User(u.User.Username())
 		env = append(env, "PGPASSWORD="+p)

@@ -1,9 +1,13 @@
 package backup
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/config"
 )
 
 func TestParseClientVersion(t *testing.T) {
@@ -53,4 +57,21 @@ func TestLibpqKeepsThePasswordOffTheCommandLine(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "postgres://redub@db.example.com:5432/redub?sslmode=require", dbname)
 	require.Equal(t, "PGPASSWORD=s3cr@t", env[len(env)-1])
+}
+
+// TestPgDumpEnvironment runs a real child with the environment libpq
+// returns, with credentials in this process's environment, and reads the
+// child's /proc/<pid>/environ: the fixed child environment and the database
+// password, nothing else.
+func TestPgDumpEnvironment(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "pg-env-secret")
+	t.Setenv("AUTH_SECRET", "pg-env-auth-secret-0123456789abcdef")
+	_, env, err := libpq("postgres://redub:pw@db.example.com/redub")
+	require.NoError(t, err)
+	cmd := exec.CommandContext(t.Context(), "cat", "/proc/self/environ")
+	cmd.Env = env
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	require.Equal(t, append(config.ChildEnv(), "PGPASSWORD=pw"), got)
 }

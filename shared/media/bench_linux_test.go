@@ -40,7 +40,7 @@ func BenchmarkTranscode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	args := mp4Args(in, "mov", info, filepath.Join(dir, "out.mp4"))
+	args := mp4Args(in, formats["video/mp4"], info, filepath.Join(dir, "out.mp4"))
 	direct := append([]string{"-nostdin", "-hide_banner", "-loglevel", "error"}, args...)
 
 	// Wall time is what a step pays; CPU time (FFmpeg's plus this

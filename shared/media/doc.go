@@ -20,7 +20,12 @@
 // Probe is the gate every upload passes before anything else reads it:
 //
 //   - The demuxer is forced (-f) from the declared content type and never
-//     guessed from the bytes. The protocol whitelist alone would not be
+//     guessed from the bytes or the name. One table (format.go) maps the
+//     accepted content types to their demuxers and lists the codecs an
+//     upload may use; InputArgs turns it into the arguments of every read
+//     of an upload: -f, -format_whitelist naming that demuxer alone and
+//     -codec_whitelist naming only the decoders of the listed codecs, so a
+//     valid file in another codec is refused by FFmpeg itself. The protocol whitelist alone would not be
 //     enough: an HLS playlist or an ffconcat script that names local files
 //     only uses the file protocol, and FFmpeg's format detection would
 //     happily follow it. Read as MP4, such a file is just a broken MP4.
@@ -36,10 +41,11 @@
 //     than failing the transcode later.
 //
 // What Probe refuses comes back as a *RejectError with a Reason for the
-// uploader; anything else is the system's failure. Transcode and the other
-// helpers read uploads the same way (forced demuxer, file protocol, a
-// pixel cap, outputs cut a little past the probed duration, metadata such
-// as GPS positions not copied).
+// uploader; anything else is the system's failure. Transcode, ExtractWAV
+// and the mix package read uploads the same way, through InputArgs
+// (forced demuxer, whitelists, file protocol), with a pixel cap, outputs
+// cut a little past the probed duration and metadata such as GPS positions
+// not copied.
 //
 // # Renditions
 //

@@ -113,7 +113,7 @@ func TestProbeRejectsPlaylists(t *testing.T) {
 
 			// Each layer holds on its own. ffprobe with the forced demuxer
 			// (what runs if the signature check were gone):
-			_, err := h.r.ffprobe(h.ctx, in, "mov", probeTimeout, "-show_entries", probeEntries)
+			_, err := h.r.ffprobe(h.ctx, formats["video/mp4"].input(in), probeTimeout, "-show_entries", probeEntries)
 			var ee *ExecError
 			require.ErrorAs(t, err, &ee)
 			require.Contains(t, ee.StderrTail, "moov atom not found")
@@ -186,7 +186,7 @@ func TestProbeRejectsHostileMedia(t *testing.T) {
 		in := h.mp4(t, "upload.mp4", "160x120", 4*time.Second, "-movflags", "+faststart")
 		cutInHalf(t, in)
 		// ffprobe is happy (the index is whole); decoding the end is not.
-		_, err := h.r.ffprobe(h.ctx, in, "mov", probeTimeout, "-show_entries", probeEntries)
+		_, err := h.r.ffprobe(h.ctx, formats["video/mp4"].input(in), probeTimeout, "-show_entries", probeEntries)
 		require.NoError(t, err)
 		h.requireRejected(t, in, "video/mp4", "")
 		_, err = h.r.Probe(h.ctx, in, "video/mp4", Limits{})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -178,7 +179,7 @@ func (r *Runner) Probe(ctx context.Context, path, contentType string, limits Lim
 		return Info{}, &RejectError{Reason: fmt.Sprintf("the file is not a valid %s", f.name)}
 	}
 
-	out, err := r.ffprobe(ctx, path, f.demuxer, probeTimeout, "-show_entries", probeEntries)
+	out, err := r.ffprobe(ctx, f.input(path), probeTimeout, "-show_entries", probeEntries)
 	if err != nil {
 		var ee *ExecError
 		if !errors.As(err, &ee) {
@@ -186,6 +187,9 @@ func (r *Runner) Probe(ctx context.Context, path, contentType string, limits Lim
 		}
 		if ee.TimedOut {
 			return Info{}, &RejectError{Reason: fmt.Sprintf("the file could not be read within %s; it may be damaged", ee.Timeout), Err: err}
+		}
+		if reason := notWhitelisted(ee.StderrTail); reason != "" {
+			return Info{}, &RejectError{Reason: reason, Err: err}
 		}
 		what := "the file is truncated or corrupt"
 		if f.demuxer == "mp3" || f.demuxer == "aac" || f.demuxer == "mpeg" { // no signature check ran
@@ -199,6 +203,9 @@ func (r *Runner) Probe(ctx context.Context, path, contentType string, limits Lim
 		// a file with an absurd number of streams.
 		return Info{}, &RejectError{Reason: "the file's structure could not be read; it may be damaged", Err: err}
 	}
+	if err := checkCodecs(info.streams); err != nil {
+		return Info{}, err
+	}
 	if info.SizeBytes == 0 {
 		info.SizeBytes = fi.Size()
 	}
@@ -206,7 +213,7 @@ func (r *Runner) Probe(ctx context.Context, path, contentType string, limits Lim
 		return Info{}, err
 	}
 	if info.Duration <= 0 {
-		d, err := r.measureDuration(ctx, path, f.demuxer, info, limits.MaxDuration)
+		d, err := r.measureDuration(ctx, path, f, info, limits.MaxDuration)
 		if err != nil {
 			return Info{}, err
 		}
@@ -218,22 +225,20 @@ func (r *Runner) Probe(ctx context.Context, path, contentType string, limits Lim
 	if err := info.checkDuration(limits); err != nil {
 		return Info{}, err
 	}
-	if err := r.decodeCheck(ctx, path, f.demuxer, info, limits); err != nil {
+	if err := r.decodeCheck(ctx, path, f, info, limits); err != nil {
 		return Info{}, err
 	}
 	return info.Info, nil
 }
 
-// ffprobe runs ffprobe on one input with the forced demuxer (when not
-// empty) and returns its JSON output.
-func (r *Runner) ffprobe(ctx context.Context, path, demuxer string, timeout time.Duration, show ...string) ([]byte, error) {
+// ffprobe runs ffprobe on one input (its arguments ending in -i and the
+// file) and returns its JSON output.
+func (r *Runner) ffprobe(ctx context.Context, input []string, timeout time.Duration, show ...string) ([]byte, error) {
 	args := []string{"-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
 		"-probesize", probeSize, "-analyzeduration", analyzeDuration}
-	if demuxer != "" {
-		args = append(args, "-f", demuxer)
-	}
 	args = append(args, show...)
-	args = append(args, "-of", "json", "-i", fileURL(path))
+	args = append(args, "-of", "json")
+	args = append(args, input...)
 	var stdout bytes.Buffer
 	if _, err := r.exec(ctx, "ffprobe", r.FFprobe, args, &limitedWriter{w: &stdout, n: 1 << 20}, timeout, nil); err != nil {
 		return nil, err
@@ -290,7 +295,8 @@ func (s probeStream) coverArt() bool { return s.Disposition.AttachedPic != 0 }
 // probeInfo is Info plus what the checks need and Info does not keep.
 type probeInfo struct {
 	Info
-	videos []probeStream // every real video stream
+	videos  []probeStream // every real video stream
+	streams []probeStream // every stream
 }
 
 func parseProbe(out []byte) (probeInfo, error) {
@@ -305,7 +311,7 @@ func parseProbe(out []byte) (probeInfo, error) {
 		SizeBytes:  parseInt(p.Format.Size),
 		Bitrate:    parseInt(p.Format.BitRate),
 		Streams:    len(p.Streams),
-	}}
+	}, streams: p.Streams}
 	var longest time.Duration
 	for _, s := range p.Streams {
 		switch s.CodecType {
@@ -399,8 +405,8 @@ func showDuration(d time.Duration) string {
 // measureDuration finds the duration of a file whose header has none (a
 // WebM recorded by a browser's MediaRecorder, for one) by reading every
 // packet without decoding, stopping just past the duration limit.
-func (r *Runner) measureDuration(ctx context.Context, path, demuxer string, info probeInfo, limit time.Duration) (time.Duration, error) {
-	args := []string{"-f", demuxer, "-i", fileURL(path)}
+func (r *Runner) measureDuration(ctx context.Context, path string, f format, info probeInfo, limit time.Duration) (time.Duration, error) {
+	args := f.input(path)
 	args = append(args, streamMaps(0, info.Info)...)
 	args = append(args, "-c", "copy", "-t", seconds(limit+time.Second), "-f", "null", "-")
 	p := newProgressParser(0, nil)
@@ -444,14 +450,14 @@ var truncationSigns = []string{"partial file", "ended prematurely", "corrupt inp
 // decodeCheck decodes the first second and the last second of the probed
 // streams. ffprobe reads headers; this catches a valid header in front of
 // missing (truncated) or garbage data.
-func (r *Runner) decodeCheck(ctx context.Context, path, demuxer string, info probeInfo, l Limits) error {
-	in := fileURL(path)
+func (r *Runner) decodeCheck(ctx context.Context, path string, f format, info probeInfo, l Limits) error {
 	maxPixels := strconv.Itoa(l.MaxPixels)
 	window := seconds(decodeWindow)
-	args := []string{"-max_pixels", maxPixels, "-t", window, "-f", demuxer, "-i", in}
+	args := append([]string{"-max_pixels", maxPixels, "-t", window}, f.input(path)...)
 	tail := info.Duration > 2*decodeWindow
 	if tail {
-		args = append(args, "-ss", seconds(info.Duration-decodeWindow), "-t", window, "-max_pixels", maxPixels, "-f", demuxer, "-i", in)
+		args = append(args, "-ss", seconds(info.Duration-decodeWindow), "-t", window, "-max_pixels", maxPixels)
+		args = append(args, f.input(path)...)
 	}
 	args = append(args, streamMaps(0, info.Info)...)
 	args = append(args, "-f", "null", "-")
@@ -479,7 +485,11 @@ func (r *Runner) decodeCheck(ctx context.Context, path, demuxer string, info pro
 				return &RejectError{Reason: fmt.Sprintf("the file is truncated or corrupt (ffmpeg: %s)", cleanMessage(l, path))}
 			}
 		}
-		if strings.HasPrefix(l, "Error while decoding") {
+		// An MPEG program stream's seek lands inside an audio frame, and the
+		// MP2/MP3 decoder then fails a dozen frames ("Header missing") of a
+		// sound file: the tail window (input 1) of that demuxer is judged by
+		// the truncation signs alone.
+		if strings.HasPrefix(l, "Error while decoding") && (f.demuxer != "mpeg" || !strings.Contains(l, "stream #1:")) {
 			decodeErrors++
 		}
 	}
@@ -493,7 +503,7 @@ func (r *Runner) decodeCheck(ctx context.Context, path, demuxer string, info pro
 // rendition, a synthesized voice track): ffprobe with the file protocol
 // only and a 10 s timeout, the format guessed from the content.
 func (r *Runner) Duration(ctx context.Context, path string) (time.Duration, error) {
-	out, err := r.ffprobe(ctx, path, "", probeTimeout, "-show_entries", "format=duration")
+	out, err := r.ffprobe(ctx, []string{"-i", fileURL(path)}, probeTimeout, "-show_entries", "format=duration")
 	if err != nil {
 		return 0, fmt.Errorf("duration of %s: %w", path, err)
 	}
@@ -506,6 +516,24 @@ func (r *Runner) Duration(ctx context.Context, path string) (time.Duration, erro
 		return 0, fmt.Errorf("duration of %s: ffprobe reports none", path)
 	}
 	return d, nil
+}
+
+// notAllowed matches FFmpeg's refusal of a decoder or demuxer that its
+// whitelist does not name.
+var notAllowed = regexp.MustCompile(`(Codec \(([^)]*)\)|Format) not on whitelist`)
+
+// notWhitelisted turns FFmpeg's whitelist refusal in stderr into a reason,
+// or returns "" when there is none.
+func notWhitelisted(stderr string) string {
+	m := notAllowed.FindStringSubmatch(stderr)
+	switch {
+	case m == nil:
+		return ""
+	case m[2] != "":
+		return fmt.Sprintf("the file uses the %s codec, which is not supported; "+
+			"use H.264, HEVC, AV1, VP8, VP9, MPEG-4 or Theora video and AAC, MP3, Opus, Vorbis, FLAC or PCM audio", truncate(m[2], 40))
+	}
+	return "the file holds a format that is not supported inside its container"
 }
 
 // streamPrefix matches FFmpeg's "[mov,mp4,m4a] " context prefix.
@@ -556,10 +584,15 @@ func parseRate(s string) float64 {
 	}
 	n, err1 := strconv.ParseFloat(num, 64)
 	d, err2 := strconv.ParseFloat(den, 64)
-	if err1 != nil || err2 != nil || d == 0 || n <= 0 {
+	if err1 != nil || err2 != nil || d <= 0 || n <= 0 {
 		return 0
 	}
-	return n / d
+	// A hostile header may claim 1e308/1e-308: +Inf cannot be stored as
+	// JSON (the asset's probe data), so it counts as no rate.
+	if r := n / d; !math.IsInf(r, 0) {
+		return r
+	}
+	return 0
 }
 
 // seconds formats a duration for FFmpeg's -t and -ss.

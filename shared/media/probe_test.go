@@ -102,11 +102,11 @@ func TestMeasureDuration(t *testing.T) {
 	in := b.audio(t, "in.ogg", 3*time.Second, "-c:a", "libopus")
 	info := probeInfo{Info: Info{Audio: &AudioStream{Index: 0}}}
 
-	d, err := b.r.measureDuration(b.ctx, in, "ogg", info, time.Hour)
+	d, err := b.r.measureDuration(b.ctx, in, formats["audio/ogg"], info, time.Hour)
 	require.NoError(t, err)
 	within(t, d, 3*time.Second, 30*time.Millisecond)
 
-	d, err = b.r.measureDuration(b.ctx, in, "ogg", info, time.Second)
+	d, err = b.r.measureDuration(b.ctx, in, formats["audio/ogg"], info, time.Second)
 	require.NoError(t, err)
 	within(t, d, 2*time.Second, 30*time.Millisecond) // stops at limit + 1 s
 }
@@ -153,16 +153,16 @@ func TestContentTypes(t *testing.T) {
 		"audio/ogg": "ogg", "audio/flac": "flac", "video/x-msvideo": "avi", "video/mpeg": "mpeg",
 	}
 	for ct, demuxer := range want {
-		got, err := Demuxer(ct)
+		got, err := lookupFormat(ct)
 		require.NoError(t, err, ct)
-		require.Equal(t, demuxer, got, ct)
+		require.Equal(t, demuxer, got.demuxer, ct)
 	}
 	// Only demuxers that never open another file or URL.
 	safe := map[string]bool{"mov": true, "matroska": true, "mp3": true, "wav": true, "aac": true, "ogg": true, "flac": true, "avi": true, "mpeg": true}
 	for _, ct := range ContentTypes() {
-		d, err := Demuxer(ct)
+		f, err := lookupFormat(ct)
 		require.NoError(t, err)
-		require.True(t, safe[d], "%s -> %s", ct, d)
+		require.True(t, safe[f.demuxer], "%s -> %s", ct, f.demuxer)
 	}
 }
 
@@ -200,4 +200,29 @@ func TestProbeEveryFormat(t *testing.T) {
 			require.NotNil(t, info.Audio)
 		})
 	}
+}
+
+// TestCodecOutsideTheList uploads a sound WAV whose codec (Microsoft ADPCM)
+// is not in the codec table: Probe refuses it with a reason that names the
+// codec, and FFmpeg itself refuses to decode it (-codec_whitelist) when a
+// caller skips Probe's check.
+func TestCodecOutsideTheList(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	pcm := b.audio(t, "pcm.wav", time.Second, "-c:a", "pcm_s16le")
+	_, err := b.r.Probe(b.ctx, pcm, "audio/wav", Limits{})
+	require.NoError(t, err, "the same sound in a listed codec passes")
+
+	adpcm := b.audio(t, "adpcm.wav", time.Second, "-c:a", "adpcm_ms")
+	_, err = b.r.Probe(b.ctx, adpcm, "audio/wav", Limits{})
+	var re *RejectError
+	require.ErrorAs(t, err, &re)
+	require.Contains(t, re.Reason, "adpcm_ms")
+	require.Contains(t, re.Reason, "not supported")
+
+	info := Info{Duration: time.Second, Audio: &AudioStream{Index: 0, Codec: "adpcm_ms", SampleRate: 44100, Channels: 1}}
+	_, err = b.r.Transcode(b.ctx, adpcm, "audio/wav", info, filepath.Join(b.dir, "out"), RunOptions{})
+	var ee *ExecError
+	require.ErrorAs(t, err, &ee)
+	require.Contains(t, ee.StderrTail, "not on whitelist")
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/redub/redub/shared/config"
 )
 
 // layerDir is where the FFmpeg Lambda layer puts its binaries.
@@ -203,7 +205,7 @@ func (r *Runner) exec(ctx context.Context, tool, bin string, args []string, stdo
 	cmd := exec.CommandContext(tctx, bin, args...)
 	cmd.Stdout = stdout
 	cmd.Stderr = tail
-	cmd.Env = childEnv()
+	cmd.Env = config.ChildEnv() // no credentials or secrets: the tool reads untrusted input
 	cmd.WaitDelay = 2 * time.Second
 	killGroupOnCancel(cmd)
 
@@ -255,22 +257,6 @@ func (r *Runner) exec(ctx context.Context, tool, bin string, args []string, stdo
 		e.ExitCode = exitErr.ExitCode()
 	}
 	return all, e
-}
-
-// childEnv is the environment minus the variables that make FFmpeg write
-// report files or colour its logs.
-func childEnv() []string {
-	env := os.Environ()
-	out := env[:0:0]
-	for _, kv := range env {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "FFREPORT", "AV_LOG_FORCE_COLOR", "AV_LOG_FORCE_256COLOR", "AV_LOG_FORCE_NOCOLOR":
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // progressParser reads FFmpeg's -progress output (key=value lines, blocks

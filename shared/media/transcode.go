@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,18 +81,18 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 			wMP4, wWAV = 0.99, 0
 		}
 		legs = append(legs,
-			leg{"mp4", wMP4, mp4Args(in, f.demuxer, info, rend.MP4), rend.MP4},
-			leg{"poster", 0.01, posterArgs(in, f.demuxer, info, posterTime(info.Duration), rend.Poster), rend.Poster})
+			leg{"mp4", wMP4, mp4Args(in, f, info, rend.MP4), rend.MP4},
+			leg{"poster", 0.01, posterArgs(in, f, info, posterTime(info.Duration), rend.Poster), rend.Poster})
 		if info.Audio != nil {
 			rend.WAV = filepath.Join(outDir, WAVName)
-			legs = append(legs, leg{"wav", wWAV, wavArgs(in, f.demuxer, info, rend.WAV), rend.WAV})
+			legs = append(legs, leg{"wav", wWAV, wavArgs(in, f, info, rend.WAV), rend.WAV})
 		}
 	} else {
 		rend.WAV = filepath.Join(outDir, WAVName)
 		rend.M4A = filepath.Join(outDir, M4AName)
 		legs = append(legs,
-			leg{"wav", 0.2, wavArgs(in, f.demuxer, info, rend.WAV), rend.WAV},
-			leg{"m4a", 0.8, m4aArgs(in, f.demuxer, info, rend.M4A), rend.M4A})
+			leg{"wav", 0.2, wavArgs(in, f, info, rend.WAV), rend.WAV},
+			leg{"m4a", 0.8, m4aArgs(in, f, info, rend.M4A), rend.M4A})
 	}
 
 	total := opts.Timeout
@@ -133,7 +134,7 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 		if err == nil && l.name == "poster" && !nonEmpty(l.out) {
 			// The seek went past the last frame (a duration that was a bit
 			// long): take the first frame instead.
-			err = r.Run(ctx, posterArgs(in, f.demuxer, info, 0, l.out), lo)
+			err = r.Run(ctx, posterArgs(in, f, info, 0, l.out), lo)
 		}
 		if err != nil {
 			return Renditions{}, fmt.Errorf("transcode %s: %w", l.name, err)
@@ -146,27 +147,30 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 	return rend, nil
 }
 
-// ExtractWAV writes one input's first audio stream as a 16 kHz mono WAV,
-// the format speech-to-text wants. It is for files this system produced:
-// the format is guessed from the content (only local files are opened).
-// Errors are as Run's.
-func (r *Runner) ExtractWAV(ctx context.Context, in, out string, opts RunOptions) error {
-	args := []string{"-i", fileURL(in), "-map", "0:a:0", "-vn"}
-	args = append(args, speechWAV(out)...)
+// ExtractWAV writes the first audio stream of in, declared as contentType
+// (an upload's recorded type, or the type of a rendition), as a 16 kHz mono
+// WAV, the format speech-to-text wants. The file is read as InputArgs reads
+// it. Errors are as Run's; an unknown content type is a *RejectError.
+func (r *Runner) ExtractWAV(ctx context.Context, in, contentType, out string, opts RunOptions) error {
+	input, err := InputArgs(in, contentType)
+	if err != nil {
+		return fmt.Errorf("extract wav: %w", err)
+	}
+	args := slices.Concat(input, []string{"-map", "0:a:0", "-vn"}, speechWAV(out))
 	if err := r.Run(ctx, args, opts); err != nil {
 		return fmt.Errorf("extract wav: %w", err)
 	}
 	return nil
 }
 
-// input returns the arguments that read an upload: forced demuxer, a cap
-// on the picture size the decoder accepts, the file protocol.
-func input(in, demuxer string, info Info) []string {
+// input returns the arguments that read an upload: a cap on the picture
+// size the decoder accepts, then InputArgs's.
+func input(in string, f format, info Info) []string {
 	pixels := DefaultLimits().MaxPixels
 	if info.Video != nil {
 		pixels = max(pixels, info.Video.Width*info.Video.Height)
 	}
-	return []string{"-max_pixels", strconv.Itoa(pixels), "-f", demuxer, "-i", fileURL(in)}
+	return append([]string{"-max_pixels", strconv.Itoa(pixels)}, f.input(in)...)
 }
 
 // common are the output options of every rendition: no metadata from the
@@ -191,11 +195,17 @@ func lengthCap(d time.Duration) time.Duration {
 var scale720 = fmt.Sprintf("scale=w='if(gte(iw,ih),min(%[1]d,iw),min(%[2]d,iw))':h='if(gte(iw,ih),min(%[2]d,ih),min(%[1]d,ih))'"+
 	":force_original_aspect_ratio=decrease:force_divisible_by=2,format=yuv420p", maxLongSide, maxShortSide)
 
-func mp4Args(in, demuxer string, info Info, out string) []string {
-	args := input(in, demuxer, info)
+// VideoArgs are the output options of the H.264 video we serve: at most
+// 720p (see scale720), at most 60 frames a second, yuv420p. Mix uses them
+// for a video whose codec cannot be copied into MP4.
+func VideoArgs() []string {
+	return []string{"-vf", scale720, "-fpsmax", maxFPS, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"}
+}
+
+func mp4Args(in string, f format, info Info, out string) []string {
+	args := input(in, f, info)
 	args = append(args, streamMaps(0, info)...)
-	args = append(args, "-vf", scale720, "-fpsmax", maxFPS,
-		"-c:v", "libx264", "-preset", "veryfast", "-crf", "23")
+	args = append(args, VideoArgs()...)
 	if info.Audio != nil {
 		args = append(args, audioAAC(info)...)
 	}
@@ -203,9 +213,9 @@ func mp4Args(in, demuxer string, info Info, out string) []string {
 	return append(args, "-movflags", "+faststart", "-f", "mp4", "-y", fileURL(out))
 }
 
-func posterArgs(in, demuxer string, info Info, at time.Duration, out string) []string {
+func posterArgs(in string, f format, info Info, at time.Duration, out string) []string {
 	args := []string{"-ss", seconds(at)}
-	args = append(args, input(in, demuxer, info)...)
+	args = append(args, input(in, f, info)...)
 	args = append(args, "-map", fmt.Sprintf("0:%d", info.Video.Index), "-frames:v", "1",
 		"-vf", fmt.Sprintf("scale=w='min(%d,iw)':h=-2", posterWidth), "-q:v", "3")
 	args = append(args, common(Info{})...)
@@ -217,8 +227,8 @@ func posterTime(d time.Duration) time.Duration {
 	return (d / 10).Truncate(time.Millisecond)
 }
 
-func wavArgs(in, demuxer string, info Info, out string) []string {
-	args := input(in, demuxer, info)
+func wavArgs(in string, f format, info Info, out string) []string {
+	args := input(in, f, info)
 	args = append(args, "-map", fmt.Sprintf("0:%d", info.Audio.Index), "-vn")
 	args = append(args, common(info)...)
 	return append(args, speechWAV(out)...)
@@ -232,8 +242,8 @@ func speechWAV(out string) []string {
 		"-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", "-y", fileURL(out)}
 }
 
-func m4aArgs(in, demuxer string, info Info, out string) []string {
-	args := input(in, demuxer, info)
+func m4aArgs(in string, f format, info Info, out string) []string {
+	args := input(in, f, info)
 	args = append(args, "-map", fmt.Sprintf("0:%d", info.Audio.Index), "-vn")
 	args = append(args, audioAAC(info)...)
 	args = append(args, common(info)...)

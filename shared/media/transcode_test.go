@@ -151,7 +151,7 @@ func TestExtractWAV(t *testing.T) {
 	b := setup(t)
 	in := b.mp4(t, "in.mp4", "160x120", time.Second)
 	out := filepath.Join(b.dir, "speech.wav")
-	require.NoError(t, b.r.ExtractWAV(b.ctx, in, out, RunOptions{}))
+	require.NoError(t, b.r.ExtractWAV(b.ctx, in, "video/mp4", out, RunOptions{}))
 	wav := b.ffprobe(t, out)
 	require.Equal(t, "16000", wav.Streams[0].SampleRate)
 	require.Equal(t, 1, wav.Streams[0].Channels)

@@ -39,7 +39,9 @@
 // terms that FFmpeg 5.1's expression parser refuses.
 //
 // The output keeps the original's length (amix duration=first; no
-// -shortest): its video stream copied, one AAC 128 kb/s stereo track, and
+// -shortest): its video stream copied (H.264, HEVC or AV1; other codecs
+// take the picture of the H.264 rendition, Input.Picture), one AAC 128 kb/s
+// stereo track, and
 // the captions as a mov_text subtitle track, both tagged with the language,
 // with the index at the front (+faststart). An SRT without cues adds no
 // subtitle track, since FFmpeg cannot read an empty one.

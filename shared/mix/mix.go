@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/redub/redub/shared/captions"
 	"github.com/redub/redub/shared/media"
@@ -31,8 +30,17 @@ type Clip struct {
 // Input is what Mix mixes. Zero MaxTempo, DuckDB and TargetLUFS take the
 // defaults.
 type Input struct {
-	Original string // the original media file (video or audio-only), already verified
+	Original     string // the original media file (video or audio-only), already verified
+	OriginalType string // the content type recorded for it at ingest: how it is read (media.InputArgs)
+	// Probed is what media.Probe found in the original (the asset's probe
+	// data); nil: Mix probes it.
+	Probed   *media.Info
 	HasVideo bool
+	// Picture is optional: an MP4 made by this system from the original
+	// (the transcode rendition, H.264) whose video is copied into the
+	// output when the original's own video cannot be (media.CopiesIntoMP4).
+	// Without it such video is encoded again (media.VideoArgs).
+	Picture  string
 	Speech   string // optional: a 16 kHz WAV of the original speech, used instead of the original's audio track
 	Clips    []Clip
 	Captions string // an SRT file to mux as a subtitle track; "" for none
@@ -61,8 +69,14 @@ type Result struct {
 
 // Mix writes in.Out in one FFmpeg run; the package documentation describes
 // the filter graph. Clip durations that are zero are probed first; so is the
-// original, to learn its length and whether it has sound (a silent video
-// gets a silent background).
+// original unless in.Probed is given, to learn its length, its streams and
+// whether it has sound (a silent video gets a silent background).
+//
+// The original is an upload: it is read only as media.InputArgs reads its
+// recorded content type, never guessed from its name or bytes. Its video is
+// copied when its codec plays in MP4 (media.CopiesIntoMP4); otherwise the
+// video of in.Picture is copied, or without one the original's is encoded
+// as the MP4 rendition is (media.VideoArgs).
 //
 // The output is written next to in.Out and renamed into place only when
 // FFmpeg succeeds, so in.Out is never left half-written. opts.Duration
@@ -77,21 +91,24 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 		return Result{}, fmt.Errorf("mix: %w", err)
 	}
 
-	// The original: its length (progress, silent background) and, unless a
-	// speech WAV replaces it, whether it has an audio track.
-	var (
-		origDur  time.Duration
-		hasAudio = true
-	)
-	if in.Speech == "" {
-		info, err := r.Probe(ctx, in.Original, contentType(in.Original), media.Limits{})
+	// The original: its length (progress, silent background), its streams
+	// and whether its video can be copied.
+	original, err := media.InputArgs(in.Original, in.OriginalType)
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: read original: %w", err)
+	}
+	info := in.Probed
+	if info == nil {
+		probed, err := r.Probe(ctx, in.Original, in.OriginalType, media.Limits{})
 		if err != nil {
 			return Result{}, fmt.Errorf("mix: probe original: %w", err)
 		}
-		origDur, hasAudio = info.Duration, info.Audio != nil
-	} else if origDur, err = r.Duration(ctx, in.Original); err != nil {
-		return Result{}, fmt.Errorf("mix: probe original: %w", err)
+		info = &probed
 	}
+	if in.HasVideo && info.Video == nil {
+		return Result{}, errors.New("mix: the original has no video stream")
+	}
+	origDur := info.Duration
 
 	subtitles, err := hasCues(in.Captions)
 	if err != nil {
@@ -99,7 +116,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	}
 
 	// Inputs: 0 the original, then the speech WAV, then the clips, then the SRT.
-	args := []string{"-i", fileURL(in.Original)}
+	args := original
 	inputs := 1
 	g := graph{duration: origDur.Seconds(), gain: math.Pow(10, in.DuckDB/20), targetLUFS: in.TargetLUFS}
 	switch {
@@ -107,8 +124,8 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 		args = append(args, "-f", "wav", "-i", fileURL(in.Speech))
 		g.background = "1:a:0"
 		inputs++
-	case hasAudio:
-		g.background = "0:a:0"
+	case info.Audio != nil:
+		g.background = fmt.Sprintf("0:%d", info.Audio.Index)
 	}
 
 	res := Result{Tempos: make([]float64, len(in.Clips))}
@@ -153,6 +170,21 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
 	}
 
+	// The picture: the original's video, or the rendition's.
+	var video []string
+	if in.HasVideo {
+		switch {
+		case media.CopiesIntoMP4(info.Video.Codec):
+			video = []string{"-map", fmt.Sprintf("0:%d", info.Video.Index), "-c:v", "copy"}
+		case in.Picture != "":
+			args = append(args, "-f", "mp4", "-i", fileURL(in.Picture))
+			video = []string{"-map", fmt.Sprintf("%d:v:0", inputs), "-c:v", "copy"}
+			inputs++
+		default:
+			video = append([]string{"-map", fmt.Sprintf("0:%d", info.Video.Index)}, media.VideoArgs()...)
+		}
+	}
+
 	lang := trackLanguage(in.Language)
 	subtitleInput := inputs
 	if subtitles {
@@ -162,7 +194,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	muxer, ext := "ipod", ".m4a"
 	if in.HasVideo {
 		muxer, ext = "mp4", ".mp4"
-		args = append(args, "-map", "0:v:0", "-c:v", "copy")
+		args = append(args, video...)
 	}
 	args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k",
 		"-metadata:s:a:0", "language="+lang)
@@ -210,6 +242,9 @@ func (in Input) withDefaults() (Input, error) {
 	var errs []error
 	if in.Original == "" {
 		errs = append(errs, errors.New("no original"))
+	}
+	if in.OriginalType == "" {
+		errs = append(errs, errors.New("no content type for the original"))
 	}
 	want := ".m4a"
 	if in.HasVideo {
@@ -267,30 +302,6 @@ func clipInput(path string) []string {
 		return []string{"-f", "wav", "-i", fileURL(path)}
 	}
 	return []string{"-i", fileURL(path)}
-}
-
-// contentType is what media.Probe is told the original is, from its
-// extension; Probe only needs it to pick the demuxer.
-func contentType(path string) string {
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".mp3":
-		return "audio/mpeg"
-	case ".wav":
-		return "audio/wav"
-	case ".webm", ".mkv", ".mka":
-		return "video/webm"
-	case ".ogg", ".oga", ".opus":
-		return "audio/ogg"
-	case ".flac":
-		return "audio/flac"
-	case ".aac":
-		return "audio/aac"
-	case ".avi":
-		return "video/x-msvideo"
-	case ".mpg", ".mpeg":
-		return "video/mpeg"
-	}
-	return "video/mp4" // MP4, M4A, MOV: the renditions and most uploads
 }
 
 // fileURL names a local file for FFmpeg with the file: protocol, so no part

@@ -199,7 +199,7 @@ func TestMixVideo(t *testing.T) {
 	out := filepath.Join(b.dir, "out.mp4")
 
 	res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-		Original: original,
+		Original: original, OriginalType: "video/mp4",
 		HasVideo: true,
 		Clips:    []mix.Clip{long, short},
 		Captions: b.srt(t, segs),
@@ -283,7 +283,7 @@ func TestMixFitsLongClip(t *testing.T) {
 			out := filepath.Join(b.dir, "out.mp4")
 
 			res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-				Original: original, HasVideo: true, Clips: []mix.Clip{clip}, Out: out, MaxTempo: tt.maxTempo,
+				Original: original, OriginalType: "video/mp4", HasVideo: true, Clips: []mix.Clip{clip}, Out: out, MaxTempo: tt.maxTempo,
 			}, media.RunOptions{})
 			require.NoError(t, err)
 			require.InDelta(t, wantTempo, res.Tempos[0], 1e-6)
@@ -309,7 +309,7 @@ func TestMixAudioOnly(t *testing.T) {
 	out := filepath.Join(b.dir, "out.m4a")
 
 	res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-		Original: original,
+		Original: original, OriginalType: "audio/mpeg",
 		Clips:    []mix.Clip{clip},
 		Captions: b.srt(t, []captions.Segment{{Start: 1, End: 3, Text: "Hello there."}}),
 		Language: "pt-BR",
@@ -338,7 +338,7 @@ func TestMixNoClips(t *testing.T) {
 	var progress []float64
 
 	res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-		Original: original, HasVideo: true, Captions: empty, Out: out, TargetLUFS: -20,
+		Original: original, OriginalType: "video/mp4", HasVideo: true, Captions: empty, Out: out, TargetLUFS: -20,
 	}, media.RunOptions{OnProgress: func(p float64) { progress = append(progress, p) }})
 	require.NoError(t, err)
 	require.Empty(t, res.Tempos)
@@ -364,7 +364,7 @@ func TestMixVideoWithoutSound(t *testing.T) {
 	out := filepath.Join(b.dir, "out.mp4")
 
 	res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-		Original: original, HasVideo: true, Clips: []mix.Clip{clip}, Out: out,
+		Original: original, OriginalType: "video/mp4", HasVideo: true, Clips: []mix.Clip{clip}, Out: out,
 	}, media.RunOptions{})
 	require.NoError(t, err)
 	require.InDelta(t, 6, res.Duration, 0.1)
@@ -386,7 +386,7 @@ func TestMixSpeechWAV(t *testing.T) {
 	out := filepath.Join(b.dir, "out.mp4")
 
 	res, err := mix.Mix(t.Context(), b.runner, mix.Input{
-		Original: original, HasVideo: true, Speech: speech, Clips: []mix.Clip{clip}, Out: out,
+		Original: original, OriginalType: "video/mp4", HasVideo: true, Speech: speech, Clips: []mix.Clip{clip}, Out: out,
 	}, media.RunOptions{})
 	require.NoError(t, err)
 	require.InDelta(t, 6, res.Duration, 0.1)
@@ -402,17 +402,19 @@ func TestMixRefusesBadInput(t *testing.T) {
 	r := &media.Runner{FFmpeg: "/nonexistent/ffmpeg", FFprobe: "/nonexistent/ffprobe"}
 	for name, in := range map[string]mix.Input{
 		"no original":       {Out: "x.m4a"},
-		"video to m4a":      {Original: "a.mp4", HasVideo: true, Out: "x.m4a"},
-		"audio to mp4":      {Original: "a.mp3", Out: "x.mp4"},
-		"tempo below 1":     {Original: "a.mp3", Out: "x.m4a", MaxTempo: 0.8},
-		"tempo above 4":     {Original: "a.mp3", Out: "x.m4a", MaxTempo: 5},
-		"duck up":           {Original: "a.mp3", Out: "x.m4a", DuckDB: 6},
-		"too loud":          {Original: "a.mp3", Out: "x.m4a", TargetLUFS: 0.5},
-		"empty slot":        {Original: "a.mp3", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: 2, End: 2}}},
-		"negative start":    {Original: "a.mp3", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: -1, End: 2}}},
-		"NaN slot":          {Original: "a.mp3", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: math.NaN(), End: 2}}},
-		"no clip path":      {Original: "a.mp3", Out: "x.m4a", Clips: []mix.Clip{{Start: 1, End: 2}}},
-		"negative duration": {Original: "a.mp3", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: 1, End: 2, Duration: -1}}},
+		"no content type":   {Original: "a.mp3", Out: "x.m4a"},
+		"unknown type":      {Original: "a.mp3", OriginalType: "text/html", Out: "x.m4a"},
+		"video to m4a":      {Original: "a.mp4", OriginalType: "video/mp4", HasVideo: true, Out: "x.m4a"},
+		"audio to mp4":      {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.mp4"},
+		"tempo below 1":     {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", MaxTempo: 0.8},
+		"tempo above 4":     {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", MaxTempo: 5},
+		"duck up":           {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", DuckDB: 6},
+		"too loud":          {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", TargetLUFS: 0.5},
+		"empty slot":        {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: 2, End: 2}}},
+		"negative start":    {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: -1, End: 2}}},
+		"NaN slot":          {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: math.NaN(), End: 2}}},
+		"no clip path":      {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", Clips: []mix.Clip{{Start: 1, End: 2}}},
+		"negative duration": {Original: "a.mp3", OriginalType: "audio/mpeg", Out: "x.m4a", Clips: []mix.Clip{{Path: "c.wav", Start: 1, End: 2, Duration: -1}}},
 	} {
 		_, err := mix.Mix(t.Context(), r, in, media.RunOptions{})
 		require.Error(t, err, name)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redub/redub/shared/config"
 )
 
 // run runs bin with args, stdin as its input and its output in stdout. The
@@ -18,6 +20,7 @@ import (
 func run(ctx context.Context, tool, bin string, args []string, stdin io.Reader, stdout io.Writer) error {
 	tail := &tailBuffer{max: 8 << 10}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = config.ChildEnv() // no credentials or secrets: the engines read untrusted text and audio
 	cmd.Stdin = stdin
 	cmd.Stdout = stdout
 	cmd.Stderr = tail

@@ -60,12 +60,20 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 		return pipeline.Result{}, err
 	}
 	hasVideo := info.Video != nil
+	picture := ""
+	if hasVideo && !media.CopiesIntoMP4(info.Video.Codec) {
+		// VP8, Theora, MPEG-2...: copy the picture from transcode's H.264
+		// rendition rather than encoding the video again.
+		if picture, err = m.download(ctx, sc.Key(job.StepTranscode, media.MP4Name), sc.Dir, "rendition.mp4"); err != nil {
+			return pipeline.Result{}, err
+		}
+	}
 	out := filepath.Join(sc.Dir, "voiceover.m4a")
 	if hasVideo {
 		out = filepath.Join(sc.Dir, "voiceover.mp4")
 	}
 	sc.Progress(ctx, m.Name(), 10, "mixing")
-	res, err := mix.Mix(ctx, m.Media, mix.Input{Original: src, HasVideo: hasVideo, Clips: clips, Captions: srt,
+	res, err := mix.Mix(ctx, m.Media, mix.Input{Original: src, OriginalType: sc.SourceType, Probed: &info, HasVideo: hasVideo, Picture: picture, Clips: clips, Captions: srt,
 		Language: tr.Language, Out: out}, m.runOptions(ctx, sc, m.Name(), "mixing", info.Duration, 10, 95))
 	if err != nil {
 		return pipeline.Result{}, err
