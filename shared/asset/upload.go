@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/storage"
 )
 
@@ -91,6 +93,12 @@ func (s *Service) Validate(req UploadRequest) (string, *job.Recipe, job.Params, 
 	mt, _, err := mime.ParseMediaType(req.ContentType)
 	if err != nil || (!strings.HasPrefix(mt, "video/") && !strings.HasPrefix(mt, "audio/")) || strings.ContainsAny(mt, " \t") {
 		return "", nil, job.Params{}, apperr.InvalidField("content_type", "content_type must be a video/* or audio/* media type, not %q", req.ContentType)
+	}
+	// The same table ingest forces the demuxer from: what is accepted here
+	// goes through every recipe.
+	if !slices.Contains(media.ContentTypes(), mt) {
+		return "", nil, job.Params{}, apperr.InvalidField("content_type", "content_type %q is not a supported format; supported: %s",
+			mt, strings.Join(media.ContentTypes(), ", "))
 	}
 	switch {
 	case req.SizeBytes <= 0:

@@ -13,15 +13,27 @@ import (
 	"github.com/redub/redub/shared/speech"
 )
 
-// Synthesize speaks every segment with the new voice: ElevenLabs when a key
-// is set (each segment one ledger call, its neighbours passed for prosody),
-// espeak-ng otherwise. Clips are stored as jobs/<job>/synthesize/seg-NNNN.<ext>.
+// Voicer is an engine of the synthesize step: it speaks one segment and
+// stores the clip at key (or says where the clip it reused is), reporting
+// whether the segment was paid for.
+type Voicer interface {
+	Voice(ctx context.Context, sc *pipeline.Context, l Line, key string) (clip string, paid bool, err error)
+}
+
+// Line is one segment to speak, with its neighbours for prosody.
+type Line struct {
+	Text, Previous, Next, Voice, Language string
+}
+
+// Synthesize speaks every segment with the new voice through its engine
+// (ElevenLabs or espeak-ng, chosen at cold start: Wiring.Synthesize). Clips
+// are stored as jobs/<job>/synthesize/seg-NNNN.<ext>.
 type Synthesize struct {
 	*Deps
-	ElevenLabs *elevenlabs.Client // nil: the local engine
-	Model      string
+	Engine     Voicer
+	Ext        string // the clips' extension: "mp3" (ElevenLabs) or "wav" (espeak-ng)
 	Voice      string // default voice when the job names none
-	Local      speech.Synthesizer
+	EngineName string // for the step's usage: "elevenlabs" or "espeak-ng"
 }
 
 // Name implements pipeline.Step.
@@ -63,49 +75,17 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		if i+1 < len(tr.Segments) {
 			next = tr.Segments[i+1].Text
 		}
-		var key string
-		if s.ElevenLabs != nil {
-			key = sc.Key(s.Name(), fmt.Sprintf("seg-%04d.mp3", seg.ID))
-			call := ledger.Call{Provider: "elevenlabs", Operation: "tts", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: s.Name(),
-				Request: map[string]any{"voice": voice, "model": s.Model, "text": text, "previous": prev, "next": next}}
-			// The ledger records the paid call before it stores the audio, so
-			// a storage failure after the provider charged is not a second charge.
-			o, err := s.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
-				audio, u, err := s.ElevenLabs.Synthesize(ctx, elevenlabs.SpeechRequest{VoiceID: voice, ModelID: s.Model,
-					Text: text, PreviousText: prev, NextText: next})
-				if err != nil {
-					return ledger.Outcome{}, err
-				}
-				us, _ := json.Marshal(u)
-				return ledger.Outcome{ResultKey: key, Body: audio, ContentType: "audio/mpeg", Usage: us}, nil
-			})
-			if err != nil {
-				return pipeline.Result{}, err
-			}
-			if o.Reused && o.ResultKey != key {
-				// Another job of this user paid for it: keep a copy under this
-				// job, which outlives that job's deletion.
-				if err := s.Objects.Copy(ctx, o.ResultKey, key, 0, ""); err != nil {
-					return pipeline.Result{}, fmt.Errorf("copy reused clip: %w", err)
-				}
-			}
-			if o.Reused {
-				reused++
-			} else {
-				paid++
-				chars += len([]rune(text))
-			}
-		} else {
-			audio, format, _, err := s.Local.Synthesize(ctx, speech.SpeechRequest{Text: text, Voice: voice, Language: tr.Language,
-				PreviousText: prev, NextText: next})
-			if err != nil {
-				return pipeline.Result{}, err
-			}
-			key = sc.Key(s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, format))
-			if err := s.putBytes(ctx, key, "audio/"+format, audio); err != nil {
-				return pipeline.Result{}, err
-			}
+		key := sc.Key(s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
+		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prev, Next: next, Voice: voice, Language: tr.Language}, key)
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		key = clip
+		if wasPaid {
+			paid++
 			chars += len([]rune(text))
+		} else {
+			reused++
 		}
 		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key})
 	}
@@ -116,9 +96,60 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if err := s.putBytes(ctx, sc.Key(s.Name(), "clips.json"), "application/json", manifest); err != nil {
 		return pipeline.Result{}, err
 	}
-	engine := "espeak-ng"
-	if s.ElevenLabs != nil {
-		engine = "elevenlabs"
-	}
+	engine := s.EngineName
 	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips)}}, nil
+}
+
+// ElevenLabsVoicer speaks through ElevenLabs, each segment one ledger call.
+type ElevenLabsVoicer struct {
+	*Deps
+	Client *elevenlabs.Client
+	Model  string
+}
+
+// Voice implements Voicer.
+func (e *ElevenLabsVoicer) Voice(ctx context.Context, sc *pipeline.Context, l Line, key string) (string, bool, error) {
+	call := ledger.Call{Provider: "elevenlabs", Operation: "tts", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: job.StepSynthesize,
+		Request: map[string]any{"voice": l.Voice, "model": e.Model, "text": l.Text, "previous": l.Previous, "next": l.Next}}
+	// The ledger records the paid call before it stores the audio, so a
+	// storage failure after the provider charged is not a second charge.
+	o, err := e.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
+		audio, u, err := e.Client.Synthesize(ctx, elevenlabs.SpeechRequest{VoiceID: l.Voice, ModelID: e.Model,
+			Text: l.Text, PreviousText: l.Previous, NextText: l.Next})
+		if err != nil {
+			return ledger.Outcome{}, err
+		}
+		us, _ := json.Marshal(u)
+		return ledger.Outcome{ResultKey: key, Body: audio, ContentType: "audio/mpeg", Usage: us}, nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	if o.Reused && o.ResultKey != key {
+		// Another job of this user paid for it: keep a copy under this job,
+		// which outlives that job's deletion.
+		if err := e.Objects.Copy(ctx, o.ResultKey, key, 0, ""); err != nil {
+			return "", false, fmt.Errorf("copy reused clip: %w", err)
+		}
+	}
+	return key, !o.Reused, nil
+}
+
+// LocalVoicer speaks offline (espeak-ng).
+type LocalVoicer struct {
+	*Deps
+	Engine speech.Synthesizer
+}
+
+// Voice implements Voicer.
+func (v *LocalVoicer) Voice(ctx context.Context, _ *pipeline.Context, l Line, key string) (string, bool, error) {
+	audio, format, _, err := v.Engine.Synthesize(ctx, speech.SpeechRequest{Text: l.Text, Voice: l.Voice, Language: l.Language,
+		PreviousText: l.Previous, NextText: l.Next})
+	if err != nil {
+		return "", false, err
+	}
+	if err := v.putBytes(ctx, key, "audio/"+format, audio); err != nil {
+		return "", false, err
+	}
+	return key, true, nil
 }

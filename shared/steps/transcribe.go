@@ -18,16 +18,17 @@ import (
 	"github.com/redub/redub/shared/speech"
 )
 
-// Transcribe turns the speech WAV into timed segments: OpenAI when a key is
-// set (through the ledger, split under the upload limit), pocketsphinx otherwise.
+// Transcriber is an engine of the transcribe step: it turns the job's speech
+// WAV into a timed transcript and says what it used (engine, seconds paid).
+type Transcriber interface {
+	Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error)
+}
+
+// Transcribe turns the speech WAV into timed segments with its engine,
+// chosen at cold start (Wiring.Transcribe).
 type Transcribe struct {
 	*Deps
-	OpenAI *openai.Client // nil: the local engine
-	Model  string
-	Local  speech.Transcriber
-	// PieceBytes is the largest WAV piece sent in one request (default:
-	// OpenAI's upload limit less 1 MiB).
-	PieceBytes int64
+	Engine Transcriber
 }
 
 // Name implements pipeline.Step.
@@ -40,16 +41,7 @@ func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	var tr speech.Transcript
-	var usage map[string]any
-	if t.OpenAI != nil {
-		tr, usage, err = t.remote(ctx, sc, wav)
-	} else {
-		sc.Progress(ctx, t.Name(), 10, "transcribing (pocketsphinx)")
-		var u speech.Usage
-		tr, u, err = t.Local.Transcribe(ctx, wav, sc.Job.Params.SourceLanguage)
-		usage = map[string]any{"engine": "pocketsphinx", "audio_seconds": u.AudioSeconds}
-	}
+	tr, usage, err := t.Engine.Transcribe(ctx, sc, wav)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -64,8 +56,30 @@ func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	return pipeline.Result{Outputs: outs, Usage: usage}, nil
 }
 
-// remote transcribes with OpenAI, one ledger call per piece under the upload limit.
-func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
+// LocalTranscriber is the offline engine (pocketsphinx).
+type LocalTranscriber struct{ Engine speech.Transcriber }
+
+// Transcribe implements Transcriber.
+func (l LocalTranscriber) Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
+	sc.Progress(ctx, job.StepTranscribe, 10, "transcribing (pocketsphinx)")
+	tr, u, err := l.Engine.Transcribe(ctx, wav, sc.Job.Params.SourceLanguage)
+	return tr, map[string]any{"engine": "pocketsphinx", "audio_seconds": u.AudioSeconds}, err
+}
+
+// OpenAITranscriber transcribes with OpenAI: the WAV is cut under the upload
+// limit, each piece one ledger call, and the pieces stitched on the
+// original timeline.
+type OpenAITranscriber struct {
+	*Deps
+	Client *openai.Client
+	Model  string
+	// PieceBytes is the largest WAV piece sent in one request (default:
+	// OpenAI's upload limit less 1 MiB).
+	PieceBytes int64
+}
+
+// Transcribe implements Transcriber.
+func (t *OpenAITranscriber) Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
 	limit := t.PieceBytes
 	if limit == 0 {
 		limit = openai.MaxUploadBytes - 1<<20
@@ -78,15 +92,15 @@ func (t *Transcribe) remote(ctx context.Context, sc *pipeline.Context, wav strin
 		if sc.Canceled(ctx) {
 			return openai.Transcript{}, false, pipeline.ErrCanceled
 		}
-		sc.Progress(ctx, t.Name(), 5+90*float64(i)/float64(len(chunks)), fmt.Sprintf("transcribing part %d of %d", i+1, len(chunks)))
+		sc.Progress(ctx, job.StepTranscribe, 5+90*float64(i)/float64(len(chunks)), fmt.Sprintf("transcribing part %d of %d", i+1, len(chunks)))
 		sum, err := fileSHA256(c.Path)
 		if err != nil {
 			return openai.Transcript{}, false, err
 		}
-		call := ledger.Call{Provider: "openai", Operation: "transcribe", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: t.Name(),
+		call := ledger.Call{Provider: "openai", Operation: "transcribe", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: job.StepTranscribe,
 			Request: map[string]any{"model": t.Model, "language": sc.Job.Params.SourceLanguage, "audio_sha256": sum}}
 		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
-			tr, u, err := t.OpenAI.Transcribe(ctx, c.Path, openai.TranscribeRequest{Model: t.Model, Language: sc.Job.Params.SourceLanguage})
+			tr, u, err := t.Client.Transcribe(ctx, c.Path, openai.TranscribeRequest{Model: t.Model, Language: sc.Job.Params.SourceLanguage})
 			if err != nil {
 				return ledger.Outcome{}, err
 			}

@@ -79,29 +79,29 @@ func (w *Wiring) ElevenLabs() *elevenlabs.Client {
 	return elevenlabs.New(w.App.Config.ElevenLabsBaseURL, w.App.Config.ElevenLabsAPIKey, &http.Client{Timeout: 2 * time.Minute})
 }
 
-// Transcribe builds the transcribe step.
+// Transcribe builds the transcribe step with its engine: OpenAI when
+// OPENAI_API_KEY is set, pocketsphinx otherwise.
 func (w *Wiring) Transcribe() (*Transcribe, error) {
-	t := &Transcribe{Deps: w.Deps, OpenAI: w.OpenAI(), Model: w.App.Config.Models.Transcribe}
-	if t.OpenAI == nil {
-		local, err := speech.NewPocketsphinx("")
-		if err != nil {
-			return nil, err
-		}
-		t.Local = local
+	if c := w.OpenAI(); c != nil {
+		return &Transcribe{Deps: w.Deps, Engine: &OpenAITranscriber{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Transcribe}}, nil
 	}
-	return t, nil
+	local, err := speech.NewPocketsphinx("")
+	if err != nil {
+		return nil, err
+	}
+	return &Transcribe{Deps: w.Deps, Engine: LocalTranscriber{Engine: local}}, nil
 }
 
-// Synthesize builds the synthesize step.
+// Synthesize builds the synthesize step with its engine: ElevenLabs when
+// ELEVENLABS_API_KEY is set, espeak-ng otherwise.
 func (w *Wiring) Synthesize() (*Synthesize, error) {
-	s := &Synthesize{Deps: w.Deps, ElevenLabs: w.ElevenLabs(), Model: w.App.Config.Models.Speech, Voice: w.App.Config.Models.Voice}
-	if s.ElevenLabs == nil {
-		local, err := speech.NewEspeak("")
-		if err != nil {
-			return nil, err
-		}
-		s.Local = local
-		s.Voice = ""
+	if c := w.ElevenLabs(); c != nil {
+		return &Synthesize{Deps: w.Deps, Engine: &ElevenLabsVoicer{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Speech},
+			Ext: "mp3", Voice: w.App.Config.Models.Voice, EngineName: "elevenlabs"}, nil
 	}
-	return s, nil
+	local, err := speech.NewEspeak("")
+	if err != nil {
+		return nil, err
+	}
+	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", EngineName: "espeak-ng"}, nil
 }
