@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"syscall"
 	"testing"
@@ -38,11 +39,13 @@ func BenchmarkRecovery(b *testing.B) {
 		"DATABASE_URL": pg.PooledURL, "DATABASE_URL_UNPOOLED": pg.DirectURL,
 		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL, "ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
 	})
-	token, _ := e.login(b, "drills@example.com")
 	var killed, frozen, limited []float64
 	n := 0
 	for b.Loop() {
 		n++
+		// A user per run: the ledger would otherwise reuse the last run's
+		// voice lines (the fakes answer alike) and nothing would be in flight.
+		token, _ := e.login(b, fmt.Sprintf("drills-%d@example.com", n))
 		// Killed synthesize. Each run has its own audio, so nothing is reused.
 		el.SetDelay(700 * time.Millisecond)
 		asset := e.uploadFile(b, token, sample(b, b.TempDir(), 8+n), "video/mp4", map[string]any{"recipe": "voiceover", "params": map[string]any{"target_language": "es"}})
