@@ -85,14 +85,14 @@ func TestServerPortTaken(t *testing.T) {
 }
 
 // TestChangeVisibilityDoesNotCountAsAReceive: as in SQS, only receives count
-// towards maxReceiveCount, so a message handed back with a backoff several
-// times reaches its dead-letter queue after maxReceiveCount receives, not
-// sooner.
+// towards maxReceiveCount. A message handed back twice per receive (as a
+// failed step does) is still received a third time with maxReceiveCount 3;
+// with visibility changes counted it would be in the dead-letter queue by then.
 func TestChangeVisibilityDoesNotCountAsAReceive(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	main, dlq := b.queue(t, 30*time.Second, 3)
+	main, _ := b.queue(t, 30*time.Second, 3)
 	b.send(t, main.URL, "hello")
 	for receive := 1; receive <= 3; receive++ {
 		var got []types.Message
@@ -104,6 +104,9 @@ func TestChangeVisibilityDoesNotCountAsAReceive(t *testing.T) {
 			return len(got) == 1
 		}, 5*time.Second, 20*time.Millisecond, "receive %d", receive)
 		require.Equal(t, strconv.Itoa(receive), got[0].Attributes["ApproximateReceiveCount"])
+		if receive == 3 {
+			break
+		}
 		// Hand it back twice (a backoff, then a shorter one), as a failed step does.
 		for _, secs := range []int32{5, 0} {
 			_, err := b.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(main.URL),
@@ -111,5 +114,4 @@ func TestChangeVisibilityDoesNotCountAsAReceive(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	require.Zero(t, b.depth(t, dlq.URL).Visible, "three receives of maxReceiveCount 3: not dead-lettered yet")
 }

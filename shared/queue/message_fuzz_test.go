@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/google/uuid"
@@ -11,10 +12,10 @@ import (
 	"github.com/redub/redub/shared/queue"
 )
 
-// FuzzDecode feeds Decode any message body. A body it refuses is an
-// apperr.Invalid error (the consumer sends it to the dead-letter queue
-// instead of retrying it); one it accepts has a job id and a step, and
-// reads back the same after being written again.
+// FuzzDecode feeds Decode any message body. A body of a newer version is
+// ErrNewer (the consumer hands it back for newer code); any other it refuses
+// is an apperr.Invalid error (the consumer drops it); one it accepts has a job
+// id and a step, and reads back the same after being written again.
 func FuzzDecode(f *testing.F) {
 	f.Add(`{"v":1,"job_id":"0190c5a8-7a3e-7c3e-9f1e-3b0f6f6a2b11","step":"transcode","attempt":1,"trace_id":"1-abc"}`)
 	f.Add(`{"v":0,"job_id":"0190c5a8-7a3e-7c3e-9f1e-3b0f6f6a2b11","step":"mix"}`)
@@ -23,6 +24,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(`{"v":1} trailing`)
 	f.Fuzz(func(t *testing.T, body string) {
 		m, err := queue.Decode(body)
+		if errors.Is(err, queue.ErrNewer) {
+			require.Greater(t, m.V, queue.Version, "%v", err)
+			return
+		}
 		if err != nil {
 			require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%v", err)
 			return
