@@ -77,10 +77,9 @@ func SQSWithBudget(app *App, perMessage time.Duration, fn func(ctx context.Conte
 			}
 			res.BatchItemFailures = append(res.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
 			delay := app.handBack(mctx, msg, err)
-			after, planned := queue.RetryAfter(err)
-			if planned {
+			if _, planned := queue.RetryAfter(err); planned {
 				// A planned hand-back (busy elsewhere, rate limited): no error report.
-				app.Log.InfoContext(mctx, "message handed back", "message_id", msg.MessageId, "after_s", after.Seconds(),
+				app.Log.InfoContext(mctx, "message handed back", "message_id", msg.MessageId,
 					"visible_in_s", delay.Seconds(), "reason", err.Error())
 				continue
 			}

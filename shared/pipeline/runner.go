@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -222,22 +223,21 @@ func (r *Runner) Handle(ctx context.Context, step Step, body string) error {
 
 // run does the claimed attempt and records its outcome.
 func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
+	sc := &Context{Job: c.Job, Attempt: c.Attempt, step: step.Name(), runner: r}
 	a, err := r.Assets.Get(ctx, c.Job.UserID, c.Job.AssetID)
-	if err != nil {
-		werr := fmt.Errorf("load asset: %w", err)
-		if apperr.CodeOf(err) == apperr.NotFound {
-			return r.finish(ctx, &Context{Job: c.Job, Attempt: c.Attempt, step: step.Name(), runner: r}, ErrCanceled, 0)
-		}
-		return r.finish(ctx, &Context{Job: c.Job, Attempt: c.Attempt, step: step.Name(), runner: r}, werr, 0)
+	switch {
+	case apperr.CodeOf(err) == apperr.NotFound:
+		return r.finish(ctx, sc, Result{}, ErrCanceled, 0) // deleted while queued
+	case err != nil:
+		return r.finish(ctx, sc, Result{}, fmt.Errorf("load asset: %w", err), 0)
 	}
-	sc := &Context{Job: c.Job, AssetID: a.ID, Source: a.ObjectKey, SourceType: a.ContentType, Filename: a.Filename,
-		Probe: a.Probe, Attempt: c.Attempt, step: step.Name(), runner: r}
+	sc.AssetID, sc.Source, sc.SourceType, sc.Filename, sc.Probe = a.ID, a.ObjectKey, a.ContentType, a.Filename, a.Probe
 	if len(sc.Probe) == 0 {
 		sc.Probe = json.RawMessage(`{}`)
 	}
 	dir, err := os.MkdirTemp("", "redub-"+step.Name()+"-")
 	if err != nil {
-		return r.finish(ctx, sc, fmt.Errorf("scratch dir: %w", err), 0)
+		return r.finish(ctx, sc, Result{}, fmt.Errorf("scratch dir: %w", err), 0)
 	}
 	defer os.RemoveAll(dir)
 	sc.Dir = dir
@@ -261,21 +261,19 @@ func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
 	if werr == nil && sc.Canceled(ctx) {
 		werr = ErrCanceled
 	}
-	return r.finish(ctx, sc, werr, time.Since(start), res)
+	return r.finish(ctx, sc, res, werr, time.Since(start))
 }
 
 // finish records the attempt's outcome: success (and the next step sent),
 // cancellation, a permanent failure (the job fails) or a transient one (the
 // message comes back after a backoff, until the attempts are used up).
-func (r *Runner) finish(ctx context.Context, sc *Context, werr error, elapsed time.Duration, res ...Result) error {
+func (r *Runner) finish(ctx context.Context, sc *Context, res Result, werr error, elapsed time.Duration) error {
 	jobID, step := sc.Job.ID, sc.step
 	switch {
 	case werr == nil:
 		usage := map[string]any{"duration_ms": elapsed.Milliseconds()}
-		for k, v := range res[0].Usage {
-			usage[k] = v
-		}
-		f, err := r.Jobs.Succeed(ctx, jobID, step, sc.Attempt, res[0].Outputs, usage)
+		maps.Copy(usage, res.Usage)
+		f, err := r.Jobs.Succeed(ctx, jobID, step, sc.Attempt, res.Outputs, usage)
 		if err != nil {
 			return err
 		}

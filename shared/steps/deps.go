@@ -10,11 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/pipeline"
-	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/storage"
 )
 
@@ -29,11 +27,9 @@ type Objects interface {
 
 // Deps is what the steps share.
 type Deps struct {
-	DB      *postgres.DB
 	Objects Objects
 	Media   *media.Runner
 	Ledger  *ledger.Ledger
-	Jobs    *job.Store
 	Log     *slog.Logger
 	Limits  media.Limits
 }

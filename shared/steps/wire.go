@@ -48,10 +48,8 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	store := storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{})
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
 	lease := app.Config.Pipeline.StepLease
-	jobs := job.NewStore(db)
-	deps := &Deps{DB: db, Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}),
-		Jobs: jobs, Log: app.Log}
-	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
+	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log}
+	pr := &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/queue"
+	"github.com/redub/redub/shared/storage"
 )
 
 // Defaults of a Sweeper.
@@ -206,7 +207,7 @@ func (s *Sweeper) removeStaleUploads(ctx context.Context) (int, error) {
 				return n, err
 			}
 		}
-		if _, err := s.Uploads.DeletePrefix(ctx, storagePrefix(a)); err != nil {
+		if _, err := s.Uploads.DeletePrefix(ctx, storage.UploadPrefix(a.UserID, a.ID)); err != nil {
 			return n, err
 		}
 		if err := s.Assets.DeletePending(ctx, a.ID); err != nil {

@@ -38,5 +38,3 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 		},
 	}, nil
 }
-
-func storagePrefix(a asset.Asset) string { return storage.UploadPrefix(a.UserID, a.ID) }
