@@ -152,6 +152,11 @@ func findBackupSite(ctx context.Context, env *environ, bucket string) (*backupSi
 	site := &backupSite{getenv: getenv, dbURL: getenv("DATABASE_URL_UNPOOLED"), bucket: bucket}
 	if site.bucket == "" {
 		site.bucket = getenv("BACKUP_BUCKET")
+		if err := config.BucketError("BACKUP_BUCKET", site.bucket); site.bucket != "" && err != nil {
+			return nil, err
+		}
+	} else if err := config.BucketError("--bucket", site.bucket); err != nil {
+		return nil, err
 	}
 	region := firstOf(getenv("AWS_REGION"), getenv("STORAGE_REGION"), "us-east-1")
 	id, secret, token := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")

@@ -20,7 +20,7 @@ func main() {
 }
 
 func setup(ctx context.Context, app *lambdarun.App) (any, error) {
-	bucket := app.Getenv("BACKUP_BUCKET")
+	bucket := app.Config.Pipeline.BackupBucket
 	if bucket == "" {
 		return nil, &config.VarError{Name: "BACKUP_BUCKET", Reason: "is required by the backup function (the template sets it to the backups bucket)"}
 	}

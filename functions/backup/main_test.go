@@ -34,6 +34,20 @@ func TestColdStartNamesTheMissingVariable(t *testing.T) {
 			require.Equal(t, name, ve.Name)
 		})
 	}
+	t.Run("BACKUP_BUCKET typo", func(t *testing.T) {
+		t.Parallel()
+		getenv := func(k string) string {
+			if k == "BACKUP_BUCKET" {
+				return "Redub_Backups"
+			}
+			return base[k]
+		}
+		_, _, err := lambdarun.Build(t.Context(), "backup", getenv, io.Discard, setup)
+		var ve *config.VarError
+		require.True(t, errors.As(err, &ve), "%v", err)
+		require.Equal(t, "BACKUP_BUCKET", ve.Name)
+		require.Contains(t, ve.Reason, "not an S3 bucket name")
+	})
 	_, h, err := lambdarun.Build(t.Context(), "backup", func(k string) string { return base[k] }, io.Discard, setup)
 	require.NoError(t, err)
 	require.IsType(t, lambdarun.ScheduledHandler(nil), h)

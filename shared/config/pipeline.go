@@ -50,25 +50,19 @@ func (l *loader) pipeline(c *Config) {
 		}
 	}
 	if v, name, ssm := l.lookup("BACKUP_BUCKET"); v != "" {
-		if !bucketName(v) {
-			l.fail(name, ssm, fmt.Sprintf("is %q, which is not an S3 bucket name", v))
+		if problem := bucketProblem(v); problem != "" {
+			l.fail(name, ssm, fmt.Sprintf("is %q, which is not an S3 bucket name: %s", v, problem))
 		} else {
 			c.Pipeline.BackupBucket = v
 		}
 	}
 }
 
-// bucketName checks S3's bucket naming rules (3-63 lower-case letters,
-// digits, dots and hyphens, starting and ending with a letter or digit).
-func bucketName(s string) bool {
-	if len(s) < 3 || len(s) > 63 {
-		return false
+// BucketError says why name is not an S3 bucket name, for the commands
+// that take a bucket outside Load (`redub backup --bucket`); nil when it is one.
+func BucketError(varName, name string) error {
+	if problem := bucketProblem(name); problem != "" {
+		return &VarError{Name: varName, Reason: fmt.Sprintf("is %q, which is not an S3 bucket name: %s", name, problem)}
 	}
-	for i, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || (r == '-' || r == '.') && i > 0 && i < len(s)-1
-		if !ok {
-			return false
-		}
-	}
-	return true
+	return nil
 }
