@@ -3,6 +3,9 @@ package job_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -118,4 +121,17 @@ func TestCapIsDecidedAtomically(t *testing.T) {
 	var active int
 	require.NoError(t, b.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`, b.user).Scan(&active))
 	require.Equal(t, 2, active)
+}
+
+// TestTheContractListsTheLanguages keeps docs/openapi.yaml (and so the web
+// client generated from it) in step with the list the API enforces.
+func TestTheContractListsTheLanguages(t *testing.T) {
+	t.Parallel()
+	spec, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	require.NoError(t, err)
+	var codes []string
+	for _, l := range job.Languages() {
+		codes = append(codes, l.Code)
+	}
+	require.Contains(t, string(spec), "Translate to this language: one of "+strings.Join(codes, ", ")+".")
 }
