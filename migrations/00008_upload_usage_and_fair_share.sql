@@ -16,6 +16,11 @@ SELECT user_id, (created_at AT TIME ZONE 'UTC')::date, sum(size_bytes)
 FROM assets WHERE created_at >= now() - interval '2 days'
 GROUP BY 1, 2;
 
+-- A step parked by the fair-share claim (shared/job fair.go): queued, unsent,
+-- waiting for one of its user's steps of that kind to end. Unpark clears it
+-- as it takes the step, so two wake-ups do not send one step twice.
+ALTER TABLE job_steps ADD COLUMN parked_at timestamptz;
+
 -- The per-user counts the job caps and the fair-share claim make: a user's
 -- active jobs, and the running or waiting steps of a kind.
 CREATE INDEX jobs_user_active_idx ON jobs (user_id) WHERE status IN ('queued', 'running');
@@ -24,4 +29,5 @@ CREATE INDEX job_steps_waiting_idx ON job_steps (step, updated_at) WHERE status 
 -- +goose Down
 DROP INDEX job_steps_waiting_idx;
 DROP INDEX jobs_user_active_idx;
+ALTER TABLE job_steps DROP COLUMN parked_at;
 DROP TABLE upload_usage;

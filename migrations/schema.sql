@@ -40,6 +40,7 @@ CREATE TABLE job_steps (
     finished_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     dispatch integer DEFAULT 1 NOT NULL,
+    parked_at timestamp with time zone,
     CONSTRAINT job_steps_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
     CONSTRAINT job_steps_job_id_position_key UNIQUE (job_id, "position"),
     CONSTRAINT job_steps_pkey PRIMARY KEY (job_id, step),

@@ -43,7 +43,7 @@ func parkOverShare(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step string,
 	if err != nil || running < o.StepsPerUser {
 		return false, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE job_steps SET enqueued_at = NULL, updated_at = now()
+	if _, err := tx.Exec(ctx, `UPDATE job_steps SET enqueued_at = NULL, parked_at = now(), updated_at = now()
 		WHERE job_id = $1 AND step = $2 AND status = 'queued'`, jobID, step); err != nil {
 		return false, fmt.Errorf("park step: %w", err)
 	}
@@ -68,11 +68,12 @@ func runningOfUser(ctx context.Context, tx pgx.Tx, user uuid.UUID, step string, 
 	return n, nil
 }
 
-// Unpark returns the user's parked steps of this kind that fit in their
-// share now, oldest job first, for the caller to Send. With StepsPerUser 0
-// it returns none. A step it returns may also be sent by the sweeper or
-// another Unpark before this caller's Send marks it: the claim makes such a
-// repeat harmless.
+// Unpark takes the user's parked steps of this kind that fit in their share
+// now, oldest job first, and returns them for the caller to Send; a step it
+// takes is no longer parked, so another Unpark does not send it too (a send
+// that fails leaves it unsent, for the sweeper). With StepsPerUser 0 it
+// returns none. It takes the step rows without their jobs' (against the lock
+// order of state.go), which is safe only because it never waits for them.
 func (s *Store) Unpark(ctx context.Context, user uuid.UUID, step string, o ClaimOptions) ([]Dispatch, error) {
 	if o.StepsPerUser <= 0 {
 		return nil, nil
@@ -84,11 +85,18 @@ func (s *Store) Unpark(ctx context.Context, user uuid.UUID, step string, o Claim
 		if err != nil || running >= o.StepsPerUser {
 			return err
 		}
+		// SKIP LOCKED: a step whose row a claim holds is skipped, never
+		// waited for (that claim waits for this lock, and counts after it).
 		rows, err := tx.Query(ctx, `
-			SELECT st.job_id, st.step, st.dispatch, j.trace_id FROM job_steps st JOIN jobs j ON j.id = st.job_id
-			WHERE j.user_id = $1 AND st.step = $2 AND st.status = 'queued' AND st.enqueued_at IS NULL
-			  AND j.status IN ('queued', 'running') AND NOT j.cancel_requested
-			ORDER BY j.created_at, j.id LIMIT $3`, user, step, o.StepsPerUser-running)
+			WITH woken AS (
+				SELECT st.job_id, st.step FROM job_steps st JOIN jobs j ON j.id = st.job_id
+				WHERE j.user_id = $1 AND st.step = $2 AND st.status = 'queued' AND st.parked_at IS NOT NULL
+				  AND st.enqueued_at IS NULL AND j.status IN ('queued', 'running') AND NOT j.cancel_requested
+				ORDER BY j.created_at, j.id LIMIT $3
+				FOR UPDATE OF st SKIP LOCKED)
+			UPDATE job_steps st SET parked_at = NULL FROM woken, jobs j
+			WHERE st.job_id = woken.job_id AND st.step = woken.step AND j.id = st.job_id
+			RETURNING st.job_id, st.step, st.dispatch, j.trace_id`, user, step, o.StepsPerUser-running)
 		if err != nil {
 			return fmt.Errorf("find parked steps: %w", err)
 		}
