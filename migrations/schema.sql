@@ -40,6 +40,7 @@ CREATE TABLE job_steps (
     finished_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     dispatch integer DEFAULT 1 NOT NULL,
+    parked_at timestamp with time zone,
     CONSTRAINT job_steps_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
     CONSTRAINT job_steps_job_id_position_key UNIQUE (job_id, "position"),
     CONSTRAINT job_steps_pkey PRIMARY KEY (job_id, step),
@@ -130,6 +131,16 @@ CREATE TABLE sessions (
     CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 );
 
+CREATE TABLE upload_usage (
+    user_id uuid NOT NULL,
+    day date NOT NULL,
+    bytes bigint DEFAULT 0 NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT upload_usage_bytes_check CHECK ((bytes >= 0)),
+    CONSTRAINT upload_usage_pkey PRIMARY KEY (user_id, day),
+    CONSTRAINT upload_usage_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+);
+
 CREATE TABLE users (
     id uuid NOT NULL,
     google_sub text,
@@ -146,8 +157,10 @@ CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);
+CREATE INDEX job_steps_waiting_idx ON public.job_steps USING btree (step, updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 CREATE INDEX jobs_active_idx ON public.jobs USING btree (updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 CREATE INDEX jobs_asset_idx ON public.jobs USING btree (asset_id);
+CREATE INDEX jobs_user_active_idx ON public.jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
 CREATE INDEX jobs_user_created_idx ON public.jobs USING btree (user_id, created_at DESC, id DESC);
 CREATE INDEX provider_calls_job_idx ON public.provider_calls USING btree (job_id);
 CREATE INDEX rate_limits_expires_idx ON public.rate_limits USING btree (expires_at);

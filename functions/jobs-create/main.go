@@ -21,5 +21,5 @@ func setup(ctx context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambdarun.HTTP(app, d.UserRoute(api.CreateJob(d.Jobs(), q, app.Log))), nil
+	return lambdarun.HTTP(app, d.UserRoute(api.CreateJob(d.Jobs(), q, d.JobCaps(), app.Log))), nil
 }

@@ -89,6 +89,12 @@ func (d *Deps) Queue(ctx context.Context) (*queue.Sender, error) {
 // Jobs builds the job store.
 func (d *Deps) Jobs() *job.Store { return job.NewStore(d.DB) }
 
+// JobCaps are the caps on active jobs (MAX_ACTIVE_JOBS_PER_USER,
+// MAX_ACTIVE_JOBS_PER_ASSET).
+func (d *Deps) JobCaps() job.Caps {
+	return job.Caps{PerUser: d.App.Config.Limits.ActiveJobsPerUser, PerAsset: d.App.Config.Limits.ActiveJobsPerAsset}
+}
+
 // pathID reads the {id} path parameter; a malformed id is a 400 problem.
 func pathID(r *http.Request) (uuid.UUID, error) {
 	raw := r.PathValue("id")

@@ -140,8 +140,8 @@ type JobRequest struct {
 
 // CreateJob is POST /jobs. The Idempotency-Key header is required: the same
 // key and body give the same job (200), a new job answers 201, the same key
-// with another body 422.
-func CreateJob(store *job.Store, q job.Enqueuer, log *slog.Logger) http.Handler {
+// with another body 422, a new job over caps 409.
+func CreateJob(store *job.Store, q job.Enqueuer, caps job.Caps, log *slog.Logger) http.Handler {
 	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		key := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 		if key == "" || len(key) > 255 {
@@ -155,7 +155,7 @@ func CreateJob(store *job.Store, q job.Enqueuer, log *slog.Logger) http.Handler 
 		if err != nil {
 			return err
 		}
-		n.UserID, n.IdempotencyKey, n.RequireReady = u, key, true
+		n.UserID, n.IdempotencyKey, n.RequireReady, n.Caps = u, key, true, caps
 		n.TraceID = obs.Fields(r.Context())[obs.TraceID]
 		canonical, _ := json.Marshal(struct {
 			A string     `json:"a"`

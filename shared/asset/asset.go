@@ -78,10 +78,11 @@ type NewAsset struct {
 	Now         time.Time
 }
 
-// Create inserts a pending asset after checking the user's daily quota; the
-// check and the insert hold the user's row lock, so concurrent uploads cannot
-// both slip under the quota. Over quota is RateLimited with the time left
-// until the quota resets (midnight UTC).
+// Create inserts a pending asset after checking the user's daily quota (the
+// bytes accepted today, deleted uploads included: see accept); the check and
+// the insert hold the user's row lock, so concurrent uploads cannot both slip
+// under the quota. Over quota is RateLimited with the time left until the
+// quota resets (midnight UTC).
 func (s *Store) Create(ctx context.Context, n NewAsset) (Asset, error) {
 	var a Asset
 	err := s.db.WithTx(ctx, func(tx pgx.Tx) error {
@@ -90,13 +91,8 @@ func (s *Store) Create(ctx context.Context, n NewAsset) (Asset, error) {
 			return fmt.Errorf("lock user: %w", err)
 		}
 		day := n.Now.UTC().Truncate(24 * time.Hour)
-		var used int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(size_bytes), 0) FROM assets WHERE user_id = $1 AND created_at >= $2`,
-			n.UserID, day).Scan(&used); err != nil {
-			return fmt.Errorf("sum today's uploads: %w", err)
-		}
-		if used+n.SizeBytes > n.DailyQuota {
-			return &QuotaError{Used: used, Quota: n.DailyQuota, Resets: day.Add(24 * time.Hour)}
+		if err := accept(ctx, tx, n.UserID, day, n.SizeBytes, n.DailyQuota); err != nil {
+			return err
 		}
 		id := uuid.New()
 		params, err := json.Marshal(n.Params)

@@ -530,6 +530,8 @@ type Limits struct {
 	APIPerMinute          int   // RATE_LIMIT_API_PER_MINUTE: requests per user per minute elsewhere (default 120)
 	UploadMaxBytes        int64 // UPLOAD_MAX_BYTES: largest upload (default 2 GiB)
 	UploadDailyQuotaBytes int64 // UPLOAD_DAILY_QUOTA_BYTES: bytes one user may upload per UTC day (default 20 GiB)
+	ActiveJobsPerUser     int   // MAX_ACTIVE_JOBS_PER_USER: jobs one user may have queued or running (default 10)
+	ActiveJobsPerAsset    int   // MAX_ACTIVE_JOBS_PER_ASSET: jobs one asset may have queued or running (default 3)
 }
 
 func (l *loader) limits(c *Config) {
@@ -537,6 +539,8 @@ func (l *loader) limits(c *Config) {
 	c.Limits.APIPerMinute = int(l.positiveInt("RATE_LIMIT_API_PER_MINUTE", 120, 1_000_000))
 	c.Limits.UploadMaxBytes = l.positiveInt("UPLOAD_MAX_BYTES", 2<<30, 5<<40)
 	c.Limits.UploadDailyQuotaBytes = l.positiveInt("UPLOAD_DAILY_QUOTA_BYTES", 20<<30, 1<<50)
+	c.Limits.ActiveJobsPerUser = int(l.positiveInt("MAX_ACTIVE_JOBS_PER_USER", 10, 100_000))
+	c.Limits.ActiveJobsPerAsset = int(l.positiveInt("MAX_ACTIVE_JOBS_PER_ASSET", 3, 100_000))
 }
 
 // positiveInt reads an optional whole number in [1, max].

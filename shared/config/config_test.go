@@ -773,13 +773,28 @@ func TestLimits(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(t.Context(), getenv(devEnv()), nil)
 	require.NoError(t, err)
-	require.Equal(t, config.Limits{AuthPerMinute: 10, APIPerMinute: 120, UploadMaxBytes: 2 << 30, UploadDailyQuotaBytes: 20 << 30}, c.Limits)
+	require.Equal(t, config.Limits{AuthPerMinute: 10, APIPerMinute: 120, UploadMaxBytes: 2 << 30, UploadDailyQuotaBytes: 20 << 30,
+		ActiveJobsPerUser: 10, ActiveJobsPerAsset: 3}, c.Limits)
+	require.Equal(t, config.DefaultStepsPerUser, c.Pipeline.StepsPerUser)
 	require.Equal(t, "https://accounts.google.com", c.GoogleIssuerURL)
 
 	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"RATE_LIMIT_AUTH_PER_MINUTE": "3", "UPLOAD_MAX_BYTES": "1048576"})), nil)
 	require.NoError(t, err)
 	require.Equal(t, 3, c.Limits.AuthPerMinute)
 	require.Equal(t, int64(1<<20), c.Limits.UploadMaxBytes)
+
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MAX_ACTIVE_JOBS_PER_USER": "4",
+		"MAX_ACTIVE_JOBS_PER_ASSET": "1", "FAIR_SHARE_STEPS_PER_USER": "5"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 4, c.Limits.ActiveJobsPerUser)
+	require.Equal(t, 1, c.Limits.ActiveJobsPerAsset)
+	require.Equal(t, 5, c.Pipeline.StepsPerUser)
+	for _, name := range []string{"MAX_ACTIVE_JOBS_PER_USER", "MAX_ACTIVE_JOBS_PER_ASSET", "FAIR_SHARE_STEPS_PER_USER"} {
+		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{name: "0"})), nil)
+		var ve *config.VarError
+		require.ErrorAs(t, err, &ve, name)
+		require.Equal(t, name, ve.Name)
+	}
 
 	for _, bad := range []string{"0", "-5", "ten", "1e9"} {
 		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"RATE_LIMIT_API_PER_MINUTE": bad})), nil)

@@ -20,7 +20,16 @@ type Pipeline struct {
 	DeadLetterQueueURLs []string
 	// BackupBucket is where database backups go (BACKUP_BUCKET).
 	BackupBucket string
+	// StepsPerUser is how many steps of one kind (transcodes, say) one
+	// user's jobs may run at once (FAIR_SHARE_STEPS_PER_USER, default 2):
+	// the rest wait in the database, so one user's backlog leaves the
+	// queue's other workers to everyone else.
+	StepsPerUser int
 }
+
+// DefaultStepsPerUser is FAIR_SHARE_STEPS_PER_USER's default: under the
+// step queues' MaximumConcurrency of 5, it leaves three workers to others.
+const DefaultStepsPerUser = 2
 
 // DefaultStepLease is STEP_LEASE_SECONDS's default.
 const DefaultStepLease = 30 * time.Second
@@ -36,6 +45,7 @@ func (l *loader) pipeline(c *Config) {
 			c.Pipeline.StepLease = time.Duration(n) * time.Second
 		}
 	}
+	c.Pipeline.StepsPerUser = int(l.positiveInt("FAIR_SHARE_STEPS_PER_USER", DefaultStepsPerUser, 100_000))
 	if v, name, ssm := l.lookup("DEAD_LETTER_QUEUE_URLS"); v != "" {
 		for _, u := range strings.Split(v, ",") {
 			u = strings.TrimSpace(u)

@@ -97,6 +97,8 @@ type NewJob struct {
 	// RequireReady refuses assets that are not ready (the API); the ingest
 	// step creates jobs for assets it is making ready in the same transaction.
 	RequireReady bool
+	// Caps limit the user's and the asset's active jobs (zero: none).
+	Caps Caps
 }
 
 // Create inserts a job and its steps (the first queued, the rest pending).
@@ -128,6 +130,9 @@ func (s *Store) CreateTx(ctx context.Context, tx pgx.Tx, n NewJob) (Job, bool, e
 	}
 	if n.RequireReady && assetStatus != "ready" {
 		return Job{}, false, apperr.New(apperr.Conflict, "asset %s is %s; jobs start on ready assets", n.AssetID, assetStatus)
+	}
+	if err := checkCaps(ctx, tx, n); err != nil {
+		return Job{}, false, err
 	}
 	params, err := json.Marshal(n.Params)
 	if err != nil {

@@ -42,10 +42,7 @@ type Params struct {
 	Voice          string `json:"voice,omitempty"`           // synthesis voice id (voiceover)
 }
 
-var (
-	languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
-	voiceRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-)
+var voiceRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // ParseRecipe checks a recipe name.
 func ParseRecipe(s string) (Recipe, error) {
@@ -68,11 +65,18 @@ func ParseParams(r Recipe, raw json.RawMessage) (Params, error) {
 			return p, apperr.Wrap(apperr.Invalid, err, "params must be an object with source_language, target_language or voice")
 		}
 	}
-	if p.SourceLanguage != "" && !languageRe.MatchString(p.SourceLanguage) {
-		return p, apperr.InvalidField("params.source_language", "source_language %q is not a language code such as en or pt-BR", p.SourceLanguage)
+	// Only supported tags, in one case: each spelling of a language would
+	// otherwise be a separate paid call in the ledger.
+	var err error
+	if p.SourceLanguage != "" {
+		if p.SourceLanguage, err = ParseLanguage("params.source_language", p.SourceLanguage); err != nil {
+			return p, err
+		}
 	}
-	if p.TargetLanguage != "" && !languageRe.MatchString(p.TargetLanguage) {
-		return p, apperr.InvalidField("params.target_language", "target_language %q is not a language code such as es or pt-BR", p.TargetLanguage)
+	if p.TargetLanguage != "" {
+		if p.TargetLanguage, err = ParseLanguage("params.target_language", p.TargetLanguage); err != nil {
+			return p, err
+		}
 	}
 	if p.Voice != "" && !voiceRe.MatchString(p.Voice) {
 		return p, apperr.InvalidField("params.voice", "voice must be 1-64 letters, digits, '-' or '_'")

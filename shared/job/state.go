@@ -99,6 +99,8 @@ const (
 type ClaimOptions struct {
 	Lease       time.Duration // how long a running step's lease lasts without a heartbeat
 	MaxAttempts int           // attempts of a step before the job fails
+	// StepsPerUser parks a step over its user's share (fair.go); 0: no share.
+	StepsPerUser int
 }
 
 // Claim is the result of Store.Claim.
@@ -163,6 +165,10 @@ func (s *Store) Claim(ctx context.Context, jobID uuid.UUID, step string, o Claim
 			c.Failed = fmt.Sprintf("%s did not finish after %d attempts", step, l.attempts)
 			c.Note = c.Failed
 			return failTx(ctx, tx, jobID, step, c.Failed)
+		}
+		if parked, err := parkOverShare(ctx, tx, jobID, step, l, o); err != nil || parked {
+			c.Outcome, c.Note = Drop, "parked: its user already runs their share of "+step+" steps"
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE job_steps SET status = 'running', attempts = attempts + 1, error = NULL,
 			started_at = coalesce(started_at, now()), updated_at = now() WHERE job_id = $1 AND step = $2`, jobID, step); err != nil {

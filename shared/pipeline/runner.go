@@ -99,6 +99,8 @@ type Runner struct {
 	Log         *slog.Logger
 	MaxAttempts int
 	Lease       time.Duration
+	// StepsPerUser is each user's share of this step's workers (fair.go).
+	StepsPerUser int
 	// Margin is kept free before the invocation's deadline (ctx.Deadline):
 	// the step's work stops then, so its outcome can still be recorded.
 	Margin   time.Duration
@@ -200,7 +202,7 @@ func (r *Runner) Handle(ctx context.Context, step Step, body string) error {
 		return nil
 	}
 	ctx = obs.With(obs.With(obs.With(ctx, obs.JobID, msg.JobID.String()), obs.Step, msg.Step), obs.TraceID, msg.TraceID)
-	c, err := r.Jobs.Claim(ctx, msg.JobID, step.Name(), job.ClaimOptions{Lease: r.lease(), MaxAttempts: r.maxAttempts()})
+	c, err := r.Jobs.Claim(ctx, msg.JobID, step.Name(), r.claimOptions())
 	if err != nil {
 		return err
 	}
@@ -218,7 +220,9 @@ func (r *Runner) Handle(ctx context.Context, step Step, body string) error {
 		}
 		return nil
 	}
-	return r.run(ctx, step, c)
+	err = r.run(ctx, step, c)
+	r.unpark(ctx, c.Job.UserID, step.Name())
+	return err
 }
 
 // run does the claimed attempt and records its outcome.

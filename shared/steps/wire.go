@@ -50,7 +50,8 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	lease := app.Config.Pipeline.StepLease
 	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log}
 	pr := &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
-		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
+		StepsPerUser: app.Config.Pipeline.StepsPerUser,
+		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
 }
 

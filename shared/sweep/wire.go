@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"time"
 
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/auth"
@@ -25,13 +26,18 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 	}
 	sqsClient := queue.NewClient(awsCfg, app.Getenv)
 	limiter := ratelimit.New(db, nil)
+	assets := asset.NewStore(db)
 	return &Sweeper{
-		Jobs: job.NewStore(db), Assets: asset.NewStore(db),
+		Jobs: job.NewStore(db), Assets: assets,
 		Queue: queue.NewSender(sqsClient, app.Config.Queues.All()), DeadLetters: sqsClient, DLQURLs: app.Config.Pipeline.DeadLetterQueueURLs,
 		Uploads: storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{}),
 		Log:     app.Log, Lease: app.Config.Pipeline.StepLease,
 		Cleanup: func(ctx context.Context) error {
 			if _, err := limiter.Cleanup(ctx); err != nil {
+				return err
+			}
+			// Only today's upload counter is read; a week is kept for support.
+			if _, err := assets.PruneUsage(ctx, time.Now().AddDate(0, 0, -7)); err != nil {
 				return err
 			}
 			return auth.PurgeSessions(ctx, db)

@@ -262,7 +262,10 @@ export interface paths {
         /** The caller's jobs, newest first (without steps and outputs) */
         get: operations["listJobs"];
         put?: never;
-        /** Start a job on a ready asset */
+        /**
+         * Start a job on a ready asset
+         * @description A user may have MAX_ACTIVE_JOBS_PER_USER (default 10) jobs queued or running, and an asset MAX_ACTIVE_JOBS_PER_ASSET (default 3); a new job over either is a 409 problem saying which.
+         */
         post: operations["createJob"];
         delete?: never;
         options?: never;
@@ -364,9 +367,9 @@ export interface components {
             user: components["schemas"]["User"];
         };
         Params: {
-            /** @description Spoken language, e.g. en (detected when empty). */
+            /** @description Spoken language, e.g. en (detected when empty). One of the codes target_language takes. */
             source_language?: string;
-            /** @description Translate to this language, e.g. es or pt-BR. */
+            /** @description Translate to this language: one of ar, bg, cs, da, de, el, en, en-GB, en-US, es, es-ES, es-MX, fi, fil, fr, fr-CA, hi, hr, id, it, ja, ko, ms, nl, pl, pt, pt-BR, pt-PT, ro, ru, sk, sv, ta, tr, uk, zh, zh-CN, zh-TW. Case does not matter; the job shows the code as listed (ES is es, pt-br is pt-BR). Any other value is a 400. */
             target_language?: string;
             /** @description Synthesis voice id (voiceover). */
             voice?: string;
