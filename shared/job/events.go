@@ -60,7 +60,11 @@ func (s *Store) UndispatchedEventsTx(ctx context.Context, tx pgx.Tx, limit int) 
 
 // MarkDispatchedTx records that the events have their deliveries.
 func (s *Store) MarkDispatchedTx(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) error {
-	if _, err := tx.Exec(ctx, `UPDATE job_events SET dispatched_at = now() WHERE id = ANY($1)`, ids); err != nil {
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = id.String()
+	}
+	if _, err := tx.Exec(ctx, `UPDATE job_events SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, strs); err != nil {
 		return fmt.Errorf("mark job events dispatched: %w", err)
 	}
 	return nil

@@ -107,7 +107,7 @@ func (s *Store) Dispatch(ctx context.Context, events Events, q Sender, limit int
 				INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, payload)
 				SELECT gen_random_uuid(), w.id, $2, $3, $4 FROM webhooks w
 				WHERE w.user_id = $1 AND w.disabled_at IS NULL AND $3 = ANY (w.events)
-				ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING id`, e.UserID, e.ID, e.Type, payload)
+				ON CONFLICT (webhook_id, event_id) DO NOTHING RETURNING id`, e.UserID, e.ID, e.Type, string(payload))
 			if err != nil {
 				return fmt.Errorf("create deliveries of event %s: %w", e.ID, err)
 			}

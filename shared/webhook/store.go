@@ -246,7 +246,7 @@ func (s *Store) CreateTest(ctx context.Context, userID, id uuid.UUID, now time.T
 		return uuid.Nil, fmt.Errorf("encode test event: %w", err)
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, type, payload) VALUES ($1, $2, $3, $4)`,
-		deliveryID, id, TestEvent, payload); err != nil {
+		deliveryID, id, TestEvent, string(payload)); err != nil {
 		return uuid.Nil, fmt.Errorf("insert test delivery: %w", err)
 	}
 	return deliveryID, nil
