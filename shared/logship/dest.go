@@ -173,7 +173,7 @@ func pushRequest(streams []stream) []byte {
 			ts = protowire.AppendVarint(ts, uint64(ln.Time.Unix())) //nolint:gosec // two's complement, as protobuf's int64
 			if n := ln.Time.Nanosecond(); n != 0 {
 				ts = protowire.AppendTag(ts, 2, protowire.VarintType)
-				ts = protowire.AppendVarint(ts, uint64(n))
+				ts = protowire.AppendVarint(ts, uint64(n)) //nolint:gosec // 0-999999999
 			}
 			var eb []byte
 			eb = protowire.AppendTag(eb, 1, protowire.BytesType)

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -50,16 +51,16 @@ const MaxQueueDelay = 15 * time.Minute
 // holds the delivery or the database cannot be reached.
 func (d *Deliverer) Handle(ctx context.Context, msg events.SQSMessage) error {
 	var m Message
-	if err := json.Unmarshal([]byte(msg.Body), &m); err != nil || m.DeliveryID == uuid.Nil {
+	if json.Unmarshal([]byte(msg.Body), &m) != nil || m.DeliveryID == uuid.Nil {
 		d.Log.WarnContext(ctx, "dropping a webhook message that is not a delivery", "message_id", msg.MessageId)
-		return nil
+		return nil //nolint:nilerr // a malformed message is dropped, never retried
 	}
 	if m.V > 1 {
 		return queue.Retry(time.Minute, fmt.Errorf("webhook message version %d: %w", m.V, queue.ErrNewer))
 	}
 	c, err := d.Store.claim(ctx, m.DeliveryID, Timeout+20*time.Second)
 	switch {
-	case err == errBusy:
+	case errors.Is(err, errBusy):
 		return queue.Retry(Timeout+30*time.Second, err)
 	case err != nil:
 		return err
