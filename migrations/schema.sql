@@ -25,6 +25,23 @@ CREATE TABLE assets (
     CONSTRAINT assets_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 );
 
+CREATE TABLE job_events (
+    id uuid NOT NULL,
+    job_id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    type text NOT NULL,
+    recipe text NOT NULL,
+    asset_id uuid NOT NULL,
+    error text,
+    finished_at timestamp with time zone NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    dispatched_at timestamp with time zone,
+    CONSTRAINT job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
+    CONSTRAINT job_events_job_id_type_finished_at_key UNIQUE (job_id, type, finished_at),
+    CONSTRAINT job_events_pkey PRIMARY KEY (id),
+    CONSTRAINT job_events_type_check CHECK ((type = ANY (ARRAY['job.succeeded'::text, 'job.failed'::text, 'job.canceled'::text])))
+);
+
 CREATE TABLE job_steps (
     job_id uuid NOT NULL,
     step text NOT NULL,
@@ -153,8 +170,61 @@ CREATE TABLE users (
     CONSTRAINT users_pkey PRIMARY KEY (id)
 );
 
+CREATE TABLE webhook_attempts (
+    delivery_id uuid NOT NULL,
+    attempt integer NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    duration_ms integer NOT NULL,
+    status integer,
+    error text,
+    CONSTRAINT webhook_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    CONSTRAINT webhook_attempts_pkey PRIMARY KEY (delivery_id, attempt)
+);
+
+CREATE TABLE webhook_deliveries (
+    id uuid NOT NULL,
+    webhook_id uuid NOT NULL,
+    event_id uuid,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    status text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    leased_until timestamp with time zone,
+    sent_at timestamp with time zone,
+    next_attempt_at timestamp with time zone,
+    last_status integer,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT webhook_deliveries_event_id_fkey FOREIGN KEY (event_id) REFERENCES job_events(id) ON DELETE CASCADE,
+    CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id),
+    CONSTRAINT webhook_deliveries_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text]))),
+    CONSTRAINT webhook_deliveries_webhook_id_event_id_key UNIQUE (webhook_id, event_id),
+    CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES webhooks(id) ON DELETE CASCADE
+);
+
+CREATE TABLE webhooks (
+    id uuid NOT NULL,
+    user_id uuid NOT NULL,
+    url text NOT NULL,
+    description text DEFAULT ''::text NOT NULL,
+    events text[] NOT NULL,
+    secret text NOT NULL,
+    idempotency_key text,
+    request_hash bytea,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT webhooks_pkey PRIMARY KEY (id),
+    CONSTRAINT webhooks_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE,
+    CONSTRAINT webhooks_user_id_idempotency_key_key UNIQUE (user_id, idempotency_key)
+);
+
 CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at) WHERE (status = 'pending'::text);
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX job_events_undispatched_idx ON public.job_events USING btree (created_at) WHERE (dispatched_at IS NULL);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);
 CREATE INDEX job_steps_waiting_idx ON public.job_steps USING btree (step, updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
@@ -166,3 +236,6 @@ CREATE INDEX provider_calls_job_idx ON public.provider_calls USING btree (job_id
 CREATE INDEX rate_limits_expires_idx ON public.rate_limits USING btree (expires_at);
 CREATE INDEX sessions_user_id_idx ON public.sessions USING btree (user_id);
 CREATE UNIQUE INDEX users_email_lower_idx ON public.users USING btree (lower(email));
+CREATE INDEX webhook_deliveries_unsent_idx ON public.webhook_deliveries USING btree (created_at) WHERE (sent_at IS NULL);
+CREATE INDEX webhook_deliveries_webhook_idx ON public.webhook_deliveries USING btree (webhook_id, created_at DESC);
+CREATE INDEX webhooks_user_idx ON public.webhooks USING btree (user_id, created_at);

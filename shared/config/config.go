@@ -55,9 +55,12 @@ const (
 )
 
 // Queues holds the SQS queue URLs of the job steps, read from
-// <STEP>_QUEUE_URL. A function sets only the ones it sends to.
+// <STEP>_QUEUE_URL, and of the webhook deliveries (WEBHOOK_QUEUE_URL) and
+// the log batches to resend (LOG_SHIP_QUEUE_URL). A function sets only the
+// ones it sends to.
 type Queues struct {
 	Ingest, Transcode, Transcribe, Translate, Synthesize, Mix string
+	Webhook, LogShip                                          string
 }
 
 // queueVar ties a step to its variable and field.
@@ -74,6 +77,8 @@ func (q *Queues) vars() []queueVar {
 		{"translate", "TRANSLATE_QUEUE_URL", &q.Translate},
 		{"synthesize", "SYNTHESIZE_QUEUE_URL", &q.Synthesize},
 		{"mix", "MIX_QUEUE_URL", &q.Mix},
+		{"webhook", "WEBHOOK_QUEUE_URL", &q.Webhook},
+		{"logship", "LOG_SHIP_QUEUE_URL", &q.LogShip},
 	}
 }
 
@@ -118,6 +123,8 @@ type Config struct {
 	SecretsNames        []string      // SECRETS_SSM_NAMES: the parameters read under SecretsPath
 	Warnings            []string      // non-fatal notes for the caller to log once
 	Pipeline            Pipeline      // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
+	Webhooks            Webhooks      // WEBHOOK_RETRY_SECONDS
+	LogShip             LogShip       // LOG_SHIP_*: where the log shipper forwards the functions' lines
 }
 
 // ParameterStore reads named parameters directly under an SSM path.
@@ -178,6 +185,8 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.limits(c)
 	l.observability(c)
 	l.pipeline(c)
+	l.webhooks(c)
+	l.logShip(c)
 	l.unusedParams()
 
 	if len(l.errs) > 0 {

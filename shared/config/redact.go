@@ -36,6 +36,9 @@ func (c *Config) Redacted() map[string]string {
 		"LOG_LEVEL":             c.LogLevel,
 		"SECRETS_SSM_PATH":      c.SecretsPath,
 		"SECRETS_SSM_NAMES":     strings.Join(c.SecretsNames, ","),
+		"LOG_SHIP_DESTINATION":  c.LogShip.Destination,
+		"LOG_SHIP_URL":          c.LogShip.URL,
+		"LOG_SHIP_TOKEN":        setOrUnset(c.LogShip.Token),
 	}
 	for _, q := range c.Queues.vars() {
 		m[q.name] = *q.url

@@ -364,6 +364,9 @@ func (s *Store) Cancel(ctx context.Context, userID, id uuid.UUID) (Job, error) {
 			WHERE job_id = $1 AND status IN ('pending', 'queued')`, id); err != nil {
 			return fmt.Errorf("cancel steps: %w", err)
 		}
+		if err := recordEndTx(ctx, tx, id); err != nil {
+			return err
+		}
 		j, err = get(ctx, tx, userID, id)
 		return err
 	})

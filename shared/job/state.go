@@ -321,7 +321,7 @@ func (s *Store) Succeed(ctx context.Context, jobID uuid.UUID, step string, attem
 			jobID); err != nil {
 			return fmt.Errorf("mark job succeeded: %w", err)
 		}
-		return nil
+		return recordEndTx(ctx, tx, jobID)
 	})
 	if err != nil {
 		return Finish{}, fmt.Errorf("record success of %s: %w", step, err)
@@ -376,7 +376,7 @@ func failTx(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step, reason string
 		WHERE id = $1 AND status NOT IN ('succeeded', 'failed', 'canceled')`, jobID, reason); err != nil {
 		return fmt.Errorf("mark job failed: %w", err)
 	}
-	return nil
+	return recordEndTx(ctx, tx, jobID)
 }
 
 // Stop marks a step of a canceled job canceled (a step that stopped at a

@@ -61,6 +61,10 @@ type Sweeper struct {
 	LeaseEvery time.Duration
 	// Cleanup removes expired rows of other tables (rate limits, sessions).
 	Cleanup func(ctx context.Context) error
+	// Webhooks sends the webhook deliveries of the jobs that ended
+	// (webhook.Store.Dispatch); nil without a webhook queue. It runs with
+	// every lease check too, so an event waits seconds, not a minute.
+	Webhooks func(ctx context.Context) (int, error)
 }
 
 // Report is what one sweep did.
@@ -70,6 +74,7 @@ type Report struct {
 	FailedDeadLetter int // jobs failed because a step's current message was dead-lettered
 	StaleDeadLetters int // dead letters of older sends or settled steps, removed
 	UploadsRemoved   int
+	WebhooksSent     int // webhook deliveries sent to their queue
 }
 
 // Run does one sweep. It carries on past a failing part and returns the
@@ -97,8 +102,12 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 			errs = append(errs, err)
 		}
 	}
+	if s.Webhooks != nil {
+		n, err = s.Webhooks(ctx)
+		add(&r.WebhooksSent, n, err)
+	}
 	s.Log.InfoContext(ctx, "sweep", "resent", r.Resent, "restarted", r.Restarted, "failed_dead_letter", r.FailedDeadLetter,
-		"stale_dead_letters", r.StaleDeadLetters, "uploads_removed", r.UploadsRemoved)
+		"stale_dead_letters", r.StaleDeadLetters, "uploads_removed", r.UploadsRemoved, "webhooks_sent", r.WebhooksSent)
 	return r, errors.Join(errs...)
 }
 
@@ -119,6 +128,11 @@ func (s *Sweeper) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 		}
 		if _, lerr := s.restartExpired(ctx); lerr != nil {
 			err = errors.Join(err, lerr)
+		}
+		if s.Webhooks != nil {
+			if _, werr := s.Webhooks(ctx); werr != nil {
+				err = errors.Join(err, werr)
+			}
 		}
 	}
 	return err

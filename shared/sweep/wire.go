@@ -11,6 +11,7 @@ import (
 	"github.com/redub/redub/shared/queue"
 	"github.com/redub/redub/shared/ratelimit"
 	"github.com/redub/redub/shared/storage"
+	"github.com/redub/redub/shared/webhook"
 )
 
 // New builds the sweeper from the function's config; the dead-letter queues
@@ -26,9 +27,14 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 	}
 	sqsClient := queue.NewClient(awsCfg, app.Getenv)
 	limiter := ratelimit.New(db, nil)
-	assets := asset.NewStore(db)
+	assets, jobs := asset.NewStore(db), job.NewStore(db)
+	var hooks func(ctx context.Context) (int, error)
+	if u := app.Config.Queues.Webhook; u != "" {
+		store, q := webhook.NewStore(db), webhook.Queue{Client: sqsClient, URL: u}
+		hooks = func(ctx context.Context) (int, error) { return store.Dispatch(ctx, jobs, q, batch) }
+	}
 	return &Sweeper{
-		Jobs: job.NewStore(db), Assets: assets,
+		Jobs: jobs, Assets: assets,
 		Queue: queue.NewSender(sqsClient, app.Config.Queues.All()), DeadLetters: sqsClient, DLQURLs: app.Config.Pipeline.DeadLetterQueueURLs,
 		Uploads: storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{}),
 		Log:     app.Log, Lease: app.Config.Pipeline.StepLease,
@@ -42,5 +48,6 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 			}
 			return auth.PurgeSessions(ctx, db)
 		},
+		Webhooks: hooks,
 	}, nil
 }
