@@ -2,7 +2,10 @@
 // text-to-speech API that speaks its HTTP protocol, so tests run the real
 // client code against it on 127.0.0.1.
 //
-// It serves POST /v1/text-to-speech/{voice_id}?output_format=mp3_...: it
+// It serves Scribe (POST /v1/speech-to-text, multipart: the words of a known
+// script, see SetScript, diarized when asked), instant voice clones
+// (POST /v1/voices/add, DELETE /v1/voices/{voice_id}, see Clones) and
+// POST /v1/text-to-speech/{voice_id}?output_format=mp3_...: it
 // checks the xi-api-key header, the voice id (20 letters and digits), the
 // output format (ElevenLabs' mp3 formats) and the JSON body (text required,
 // model_id one of ElevenLabs' models, previous_text and next_text strings),
@@ -60,6 +63,11 @@ type Server struct {
 	calls      int
 	characters int
 	requests   []Request
+
+	script      []Line
+	sttCalls    int
+	sttRequests []STTRequest
+	clones      []Clone
 }
 
 // Request is an accepted text-to-speech request.
@@ -81,6 +89,9 @@ func New(t testing.TB) *Server {
 	s := &Server{APIKey: "sk_" + randomHex(24), dir: t.TempDir()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}", s.textToSpeech)
+	mux.HandleFunc("POST /v1/speech-to-text", s.speechToText)
+	mux.HandleFunc("POST /v1/voices/add", s.addVoice)
+	mux.HandleFunc("DELETE /v1/voices/{voice_id}", s.deleteVoice)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 	})
@@ -225,28 +236,7 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	switch key := r.Header.Get("xi-api-key"); {
-	case key == "":
-		writeDetail(w, http.StatusUnauthorized, "needs_authorization", "Neither authorization header nor xi-api-key received, please provide one.")
-		return
-	case key != s.APIKey:
-		writeDetail(w, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
-		return
-	}
-	s.mu.Lock()
-	var f *Failure
-	if len(s.failures) > 0 {
-		f = &s.failures[0]
-		s.failures = s.failures[1:]
-	}
-	s.mu.Unlock()
-	if f != nil {
-		for k, vs := range f.Header {
-			for _, v := range vs {
-				w.Header().Add(k, v)
-			}
-		}
-		writeDetail(w, f.Status, f.Code, f.Message)
+	if !s.authorized(w, r) || s.injected(w) {
 		return
 	}
 
@@ -320,6 +310,40 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("character-cost", strconv.Itoa(chars))
 	w.Header().Set("request-id", randomHex(10))
 	_, _ = w.Write(audio)
+}
+
+// authorized checks the xi-api-key header, answering 401 when it is wrong.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	switch key := r.Header.Get("xi-api-key"); {
+	case key == "":
+		writeDetail(w, http.StatusUnauthorized, "needs_authorization", "Neither authorization header nor xi-api-key received, please provide one.")
+		return false
+	case key != s.APIKey:
+		writeDetail(w, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+		return false
+	}
+	return true
+}
+
+// injected answers the next injected failure, if there is one.
+func (s *Server) injected(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	var f *Failure
+	if len(s.failures) > 0 {
+		f = &s.failures[0]
+		s.failures = s.failures[1:]
+	}
+	s.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	writeDetail(w, f.Status, f.Code, f.Message)
+	return true
 }
 
 // speak says text with espeak-ng and encodes it as format
