@@ -88,8 +88,13 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 		}
 	}
 	translated := speech.Transcript{Language: target, Duration: tr.Duration, Engine: "openai"}
+	byID := make(map[int]speech.Segment, len(tr.Segments))
+	for _, s := range tr.Segments {
+		byID[s.ID] = s
+	}
 	for _, s := range out {
-		translated.Segments = append(translated.Segments, speech.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text})
+		src := byID[s.ID]
+		translated.Segments = append(translated.Segments, speech.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text, Speaker: src.Speaker, Source: src.Text})
 	}
 	outs, err := t.storeTranscript(ctx, sc, t.Name(), translated, target)
 	if err != nil {

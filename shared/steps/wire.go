@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/redub/redub/shared/asset"
+	"github.com/redub/redub/shared/config"
 	"github.com/redub/redub/shared/elevenlabs"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
@@ -77,17 +78,23 @@ func (w *Wiring) ElevenLabs() *elevenlabs.Client {
 	return elevenlabs.New(w.App.Config.ElevenLabsBaseURL, w.App.Config.ElevenLabsAPIKey, &http.Client{Timeout: 2 * time.Minute})
 }
 
-// Transcribe builds the transcribe step with its engine: OpenAI when
-// OPENAI_API_KEY is set, pocketsphinx otherwise.
+// Transcribe builds the transcribe step with the engine TRANSCRIBE_ENGINE
+// resolved to (config: auto prefers ElevenLabs, then OpenAI, then local).
 func (w *Wiring) Transcribe() (*Transcribe, error) {
-	if c := w.OpenAI(); c != nil {
-		return &Transcribe{Deps: w.Deps, Engine: &OpenAITranscriber{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Transcribe}}, nil
+	cfg := w.App.Config
+	switch cfg.Speech.Engine {
+	case config.EngineElevenLabs:
+		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineElevenLabs, Model: cfg.Speech.ScribeModel, Paid: true,
+			Transcriber: &speech.Scribe{Client: w.ElevenLabs(), Model: cfg.Speech.ScribeModel}}}, nil
+	case config.EngineOpenAI:
+		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineOpenAI, Model: cfg.Models.Transcribe, Paid: true,
+			PieceBytes: openai.MaxUploadBytes - 1<<20, Transcriber: &speech.Whisper{Client: w.OpenAI(), Model: cfg.Models.Transcribe}}}, nil
 	}
 	local, err := speech.NewPocketsphinx("")
 	if err != nil {
 		return nil, err
 	}
-	return &Transcribe{Deps: w.Deps, Engine: LocalTranscriber{Engine: local}}, nil
+	return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EnginePocketsphinx, Transcriber: local}}, nil
 }
 
 // Synthesize builds the synthesize step with its engine: ElevenLabs when
