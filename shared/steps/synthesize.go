@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redub/redub/shared/elevenlabs"
@@ -31,9 +32,14 @@ type Line struct {
 type Synthesize struct {
 	*Deps
 	Engine     Voicer
-	Ext        string // the clips' extension: "mp3" (ElevenLabs) or "wav" (espeak-ng)
-	Voice      string // default voice when the job names none
-	EngineName string // for the step's usage: "elevenlabs" or "espeak-ng"
+	Ext        string   // the clips' extension: "mp3" (ElevenLabs) or "wav" (espeak-ng)
+	Voice      string   // default voice when the job names none
+	Voices     []string // voices handed to speakers the job does not map (ELEVENLABS_VOICES, or espeak-ng's variants)
+	EngineName string   // for the step's usage: "elevenlabs" or "espeak-ng"
+	// Cloner makes and deletes instant voice clones (ElevenLabs); nil when
+	// the engine cannot clone, and a job that asks for clones then fails
+	// with that reason.
+	Cloner Cloner
 }
 
 // Name implements pipeline.Step.
@@ -41,10 +47,12 @@ func (s *Synthesize) Name() string { return job.StepSynthesize }
 
 // Clip is one synthesized segment, as the manifest records it.
 type Clip struct {
-	ID    int     `json:"id"`
-	Start float64 `json:"start"`
-	End   float64 `json:"end"`
-	Key   string  `json:"key"`
+	ID      int     `json:"id"`
+	Start   float64 `json:"start"`
+	End     float64 `json:"end"`
+	Key     string  `json:"key"`
+	Speaker string  `json:"speaker,omitempty"`
+	Voice   string  `json:"voice,omitempty"`
 }
 
 // Work implements pipeline.Step.
@@ -53,9 +61,26 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	voice := sc.Job.Params.Voice
-	if voice == "" {
-		voice = s.Voice
+	first := sc.Job.Params.Voice
+	if first == "" {
+		first = s.Voice
+	}
+	speakers := speech.Speakers(tr.Segments)
+	mapped := sc.Job.Params.Voices
+	if sc.Job.Params.CloneVoices {
+		clones, cleanup, err := s.cloneVoices(ctx, sc, tr, speakers)
+		defer cleanup()
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		for sp, v := range sc.Job.Params.Voices {
+			clones[sp] = v // a voice the caller named wins over a clone
+		}
+		mapped = clones
+	}
+	voices := AssignVoices(speakers, mapped, first, s.Voices)
+	if v := mapped[""]; v != "" {
+		voices[""] = v // the clone of an undiarized transcript's one voice
 	}
 	var clips []Clip
 	chars, paid, reused := 0, 0, 0
@@ -75,6 +100,10 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		if i+1 < len(tr.Segments) {
 			next = tr.Segments[i+1].Text
 		}
+		voice := first
+		if v, ok := voices[seg.Speaker]; ok {
+			voice = v
+		}
 		key := sc.Key(s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
 		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prev, Next: next, Voice: voice, Language: tr.Language}, key)
 		if err != nil {
@@ -87,7 +116,7 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		} else {
 			reused++
 		}
-		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key})
+		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice})
 	}
 	manifest, err := json.Marshal(clips)
 	if err != nil {
@@ -97,7 +126,55 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		return pipeline.Result{}, err
 	}
 	engine := s.EngineName
-	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips)}}, nil
+	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips),
+		"speakers": len(speakers), "voices": len(distinct(voices))}}, nil
+}
+
+// AssignVoices gives each speaker (in order of first appearance) a voice:
+// the one mapped gives it, else the first of first, pool... not yet taken
+// by another speaker, so speakers sound different while voices last; when
+// they run out, voices are reused in turn.
+func AssignVoices(speakers []string, mapped map[string]string, first string, pool []string) map[string]string {
+	out := map[string]string{}
+	used := map[string]bool{}
+	for _, sp := range speakers {
+		if v, ok := mapped[sp]; ok && v != "" {
+			out[sp] = v
+			used[v] = true
+		}
+	}
+	var candidates []string
+	for _, v := range append([]string{first}, pool...) {
+		if v != "" && !slices.Contains(candidates, v) {
+			candidates = append(candidates, v)
+		}
+	}
+	turn := 0
+	for _, sp := range speakers {
+		if _, ok := out[sp]; ok {
+			continue
+		}
+		i := slices.IndexFunc(candidates, func(v string) bool { return !used[v] })
+		switch {
+		case i >= 0:
+			out[sp] = candidates[i]
+			used[candidates[i]] = true
+		case len(candidates) > 0:
+			out[sp] = candidates[turn%len(candidates)]
+			turn++
+		default:
+			out[sp] = first
+		}
+	}
+	return out
+}
+
+func distinct(m map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range m {
+		out[v] = true
+	}
+	return out
 }
 
 // ElevenLabsVoicer speaks through ElevenLabs, each segment one ledger call.

@@ -101,12 +101,16 @@ func (w *Wiring) Transcribe() (*Transcribe, error) {
 // ELEVENLABS_API_KEY is set, espeak-ng otherwise.
 func (w *Wiring) Synthesize() (*Synthesize, error) {
 	if c := w.ElevenLabs(); c != nil {
+		voices := w.App.Config.Speech.Voices
+		if len(voices) == 0 {
+			voices = elevenlabs.PremadeVoices()
+		}
 		return &Synthesize{Deps: w.Deps, Engine: &ElevenLabsVoicer{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Speech},
-			Ext: "mp3", Voice: w.App.Config.Models.Voice, EngineName: "elevenlabs"}, nil
+			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c}, nil
 	}
 	local, err := speech.NewEspeak("")
 	if err != nil {
 		return nil, err
 	}
-	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", EngineName: "espeak-ng"}, nil
+	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", Voices: speech.EspeakVariants(), EngineName: "espeak-ng"}, nil
 }
