@@ -116,6 +116,12 @@ func ParseParams(r Recipe, raw json.RawMessage) (Params, error) {
 	return p, nil
 }
 
+// ValidSpeaker reports whether s is a speaker label ("Speaker 1" to "Speaker 32").
+func ValidSpeaker(s string) bool { return speakerRe.MatchString(s) }
+
+// ValidVoice reports whether s has the shape of a voice id.
+func ValidVoice(s string) bool { return voiceRe.MatchString(s) }
+
 // checkSpeech validates the speaker, glossary and cloning params.
 func (p *Params) checkSpeech(r Recipe) error {
 	if p.NumSpeakers < 0 || p.NumSpeakers > MaxSpeakers {

@@ -12,6 +12,7 @@ import (
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/mix"
 	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/script"
 	"github.com/redub/redub/shared/speech"
 )
 
@@ -32,7 +33,8 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	b, err := m.getBytes(ctx, sc.Key(job.StepSynthesize, "clips.json"))
+	rev := max(sc.Job.Revision, 1)
+	b, err := m.getBytes(ctx, script.Key(sc.Job.ID, rev, job.StepSynthesize, "clips.json"))
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -51,8 +53,31 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 		}
 		clips = append(clips, mix.Clip{Start: c.Start, End: c.End, Path: path})
 	}
-	tr, err := m.loadTranscript(ctx, sc)
-	if err != nil {
+	var (
+		tr       speech.Transcript
+		captions []pipeline.Output
+	)
+	if rev > 1 {
+		// A re-render rewrites the captions from the edited script; they
+		// replace the previous revision's with this step's success.
+		sp, edits, err := m.script(ctx, sc)
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		tr = sp.Spoken(edits)
+		keyOf := func(file string) string { return script.Key(sc.Job.ID, rev, m.Name(), file) }
+		if captions, err = m.storeTranscriptAt(ctx, sc, keyOf, sp.Source(), ""); err != nil {
+			return pipeline.Result{}, err
+		}
+		if sp.TargetLanguage != "" {
+			keyOf := func(file string) string { return script.Key(sc.Job.ID, rev, m.Name(), sp.TargetLanguage+"-"+file) }
+			translated, err := m.storeTranscriptAt(ctx, sc, keyOf, tr, sp.TargetLanguage)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			captions = append(captions, translated...)
+		}
+	} else if tr, err = m.loadTranscript(ctx, sc); err != nil {
 		return pipeline.Result{}, err
 	}
 	srt := filepath.Join(sc.Dir, "captions.srt")
@@ -83,17 +108,17 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 	if hasVideo {
 		ctype, file = "video/mp4", "voiceover.mp4"
 	}
-	o, err := m.upload(ctx, res.Out, sc.Key(m.Name(), file), "voiceover", name+filepath.Ext(file), ctype)
+	o, err := m.upload(ctx, res.Out, script.Key(sc.Job.ID, rev, m.Name(), file), "voiceover", name+filepath.Ext(file), ctype)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	return pipeline.Result{Outputs: []pipeline.Output{o}, Usage: map[string]any{"clips": len(clips), "duration_s": res.Duration}}, nil
+	return pipeline.Result{Outputs: append([]pipeline.Output{o}, captions...), Usage: map[string]any{"clips": len(clips), "duration_s": res.Duration, "revision": rev}}, nil
 }
 
 func writeSRT(path string, tr speech.Transcript) error {
 	segs := make([]captions.Segment, len(tr.Segments))
 	for i, s := range tr.Segments {
-		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
+		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text, Speaker: s.Speaker}
 	}
 	if err := os.WriteFile(path, captions.SRT(segs), 0o600); err != nil {
 		return fmt.Errorf("write captions: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/script"
 	"github.com/redub/redub/shared/speech"
 )
 
@@ -46,18 +47,26 @@ type Synthesize struct {
 func (s *Synthesize) Name() string { return job.StepSynthesize }
 
 // Clip is one synthesized segment, as the manifest records it.
-type Clip struct {
-	ID      int     `json:"id"`
-	Start   float64 `json:"start"`
-	End     float64 `json:"end"`
-	Key     string  `json:"key"`
-	Speaker string  `json:"speaker,omitempty"`
-	Voice   string  `json:"voice,omitempty"`
-}
+type Clip = script.Clip
 
 // Work implements pipeline.Step.
+//
+// Revision 2 and later (a re-render) speak the job's script with its edits
+// (script.Spoken) and voice again only the segments whose text, voice or
+// times differ from the previous revision's clips; the others keep their
+// clips, at no cost. Speakers keep the voices they had.
 func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
-	tr, err := s.loadTranscript(ctx, sc)
+	rev := max(sc.Job.Revision, 1)
+	var (
+		tr   speech.Transcript
+		prev map[int]Clip
+		err  error
+	)
+	if rev > 1 {
+		tr, prev, err = s.revisionScript(ctx, sc)
+	} else {
+		tr, err = s.loadTranscript(ctx, sc)
+	}
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -66,15 +75,23 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		first = s.Voice
 	}
 	speakers := speech.Speakers(tr.Segments)
-	mapped := sc.Job.Params.Voices
+	mapped := map[string]string{}
+	for _, c := range prev {
+		if c.Speaker != "" && c.Voice != "" {
+			mapped[c.Speaker] = c.Voice // a re-render keeps each speaker's voice
+		}
+	}
+	for sp, v := range sc.Job.Params.Voices {
+		mapped[sp] = v
+	}
 	if sc.Job.Params.CloneVoices {
 		clones, cleanup, err := s.cloneVoices(ctx, sc, tr, speakers)
 		defer cleanup()
 		if err != nil {
 			return pipeline.Result{}, err
 		}
-		for sp, v := range sc.Job.Params.Voices {
-			clones[sp] = v // a voice the caller named wins over a clone
+		for sp, v := range mapped {
+			clones[sp] = v // a voice the caller named (or a re-render kept) wins over a clone
 		}
 		mapped = clones
 	}
@@ -83,7 +100,8 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		voices[""] = v // the clone of an undiarized transcript's one voice
 	}
 	var clips []Clip
-	chars, paid, reused := 0, 0, 0
+	prevClips := prev
+	chars, paid, reused, kept := 0, 0, 0, 0
 	for i, seg := range tr.Segments {
 		if sc.Canceled(ctx) {
 			return pipeline.Result{}, pipeline.ErrCanceled
@@ -93,9 +111,9 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		if text == "" {
 			continue
 		}
-		prev, next := "", ""
+		prevText, next := "", ""
 		if i > 0 {
-			prev = tr.Segments[i-1].Text
+			prevText = tr.Segments[i-1].Text
 		}
 		if i+1 < len(tr.Segments) {
 			next = tr.Segments[i+1].Text
@@ -104,8 +122,16 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		if v, ok := voices[seg.Speaker]; ok {
 			voice = v
 		}
-		key := sc.Key(s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
-		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prev, Next: next, Voice: voice, Language: tr.Language}, key)
+		if seg.Voice != "" {
+			voice = seg.Voice // an edit chose this segment's voice
+		}
+		if old, ok := prevClips[seg.ID]; ok && old.Text == text && old.Voice == voice && old.Start == seg.Start && old.End == seg.End {
+			clips = append(clips, old) // unchanged since the previous revision: its clip stands
+			kept++
+			continue
+		}
+		key := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
+		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, key)
 		if err != nil {
 			return pipeline.Result{}, err
 		}
@@ -116,18 +142,18 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		} else {
 			reused++
 		}
-		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice})
+		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text})
 	}
 	manifest, err := json.Marshal(clips)
 	if err != nil {
 		return pipeline.Result{}, fmt.Errorf("encode clips: %w", err)
 	}
-	if err := s.putBytes(ctx, sc.Key(s.Name(), "clips.json"), "application/json", manifest); err != nil {
+	if err := s.putBytes(ctx, script.Key(sc.Job.ID, rev, s.Name(), "clips.json"), "application/json", manifest); err != nil {
 		return pipeline.Result{}, err
 	}
 	engine := s.EngineName
 	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips),
-		"speakers": len(speakers), "voices": len(distinct(voices))}}, nil
+		"speakers": len(speakers), "voices": len(distinct(voices)), "revision": rev, "kept_clips": kept}}, nil
 }
 
 // AssignVoices gives each speaker (in order of first appearance) a voice:
@@ -229,4 +255,22 @@ func (v *LocalVoicer) Voice(ctx context.Context, _ *pipeline.Context, l Line, ke
 		return "", false, err
 	}
 	return key, true, nil
+}
+
+// revisionScript is what a re-render speaks: the job's script with its
+// edits, and the clips of the revision before, by segment.
+func (s *Synthesize) revisionScript(ctx context.Context, sc *pipeline.Context) (speech.Transcript, map[int]Clip, error) {
+	sp, edits, err := s.script(ctx, sc)
+	if err != nil {
+		return speech.Transcript{}, nil, err
+	}
+	clips, _, err := script.LatestClips(ctx, s.Objects, sc.Job.ID, sc.Job.Revision-1)
+	if err != nil {
+		return speech.Transcript{}, nil, err
+	}
+	prev := make(map[int]Clip, len(clips))
+	for _, c := range clips {
+		prev[c.ID] = c
+	}
+	return sp.Spoken(edits), prev, nil
 }

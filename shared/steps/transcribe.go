@@ -180,6 +180,11 @@ func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx conte
 
 // storeTranscript writes transcript.json, SRT and WebVTT for a step.
 func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step string, tr speech.Transcript, lang string) ([]pipeline.Output, error) {
+	return d.storeTranscriptAt(ctx, sc, func(file string) string { return sc.Key(step, file) }, tr, lang)
+}
+
+// storeTranscriptAt is storeTranscript with the files' keys from keyOf.
+func (d *Deps) storeTranscriptAt(ctx context.Context, sc *pipeline.Context, keyOf func(file string) string, tr speech.Transcript, lang string) ([]pipeline.Output, error) {
 	suffix := ""
 	if lang != "" {
 		suffix = "." + lang
@@ -203,7 +208,7 @@ func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step s
 	}
 	outs := make([]pipeline.Output, 0, len(files))
 	for _, f := range files {
-		key := sc.Key(step, f.file)
+		key := keyOf(f.file)
 		if err := d.putBytes(ctx, key, f.ctype, f.body); err != nil {
 			return nil, err
 		}

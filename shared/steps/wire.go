@@ -49,7 +49,8 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	store := storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{})
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
 	lease := app.Config.Pipeline.StepLease
-	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log}
+	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log,
+		Edits: job.NewStore(db)}
 	pr := &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		Classify: []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
