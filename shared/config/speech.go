@@ -35,6 +35,10 @@ type Speech struct {
 	Voices []string
 	// ScribeModel is ELEVENLABS_STT_MODEL, default scribe_v2.
 	ScribeModel string
+	// SlotAware is SLOT_AWARE_TRANSLATION (default true): translations get
+	// each segment's duration and character budget, and a line that would
+	// need more than 1.15x tempo is rewritten shorter once.
+	SlotAware bool
 }
 
 var (
@@ -91,6 +95,14 @@ func (l *loader) speech(c *Config) {
 		default:
 			c.Speech.Voices = append(c.Speech.Voices, id)
 		}
+	}
+	c.Speech.SlotAware = true
+	switch v, name, ssm := l.lookup("SLOT_AWARE_TRANSLATION"); strings.ToLower(v) {
+	case "", "true", "1", "on":
+	case "false", "0", "off":
+		c.Speech.SlotAware = false
+	default:
+		l.fail(name, ssm, fmt.Sprintf("is %q, want true or false", v))
 	}
 	c.Speech.ScribeModel = "scribe_v2"
 	if v, name, ssm = l.lookup("ELEVENLABS_STT_MODEL"); v != "" {

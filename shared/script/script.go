@@ -99,6 +99,9 @@ func Load(ctx context.Context, objs Objects, j job.Job, edits map[int]job.Edit) 
 	if clips, _, err := LatestClips(ctx, objs, j.ID, s.Revision); err == nil {
 		for _, c := range clips {
 			voices[c.ID] = c.Voice
+			if translated != nil && c.Text != "" {
+				translated[c.ID] = c.Text // what was spoken: a line shortened to fit its slot stays shortened
+			}
 		}
 	} else if !notFound(err) {
 		return Script{}, err

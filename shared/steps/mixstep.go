@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/captions"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/media"
@@ -77,7 +78,7 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 			}
 			captions = append(captions, translated...)
 		}
-	} else if tr, err = m.loadTranscript(ctx, sc); err != nil {
+	} else if tr, captions, err = m.spoken(ctx, sc); err != nil {
 		return pipeline.Result{}, err
 	}
 	srt := filepath.Join(sc.Dir, "captions.srt")
@@ -124,4 +125,42 @@ func writeSRT(path string, tr speech.Transcript) error {
 		return fmt.Errorf("write captions: %w", err)
 	}
 	return nil
+}
+
+// spoken is what revision 1's synthesize spoke. When it shortened lines, the
+// translated captions are written again with them (replacing translate's
+// with this step's success). A job synthesized before spoken.json existed
+// has the transcript alone.
+func (m *Mix) spoken(ctx context.Context, sc *pipeline.Context) (speech.Transcript, []pipeline.Output, error) {
+	tr, err := m.loadTranscript(ctx, sc)
+	if err != nil {
+		return tr, nil, err
+	}
+	b, err := m.getBytes(ctx, script.Key(sc.Job.ID, 1, job.StepSynthesize, SpokenFile))
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return tr, nil, nil
+	}
+	if err != nil {
+		return tr, nil, err
+	}
+	var said speech.Transcript
+	if err := json.Unmarshal(b, &said); err != nil {
+		return tr, nil, fmt.Errorf("decode spoken transcript: %w", err)
+	}
+	changed := false
+	texts := make(map[int]string, len(said.Segments))
+	for _, s := range said.Segments {
+		texts[s.ID] = s.Text
+	}
+	for i, s := range tr.Segments {
+		if t, ok := texts[s.ID]; ok && t != s.Text {
+			tr.Segments[i].Text, changed = t, true
+		}
+	}
+	if !changed || sc.Job.Params.TargetLanguage == "" {
+		return tr, nil, nil
+	}
+	lang := sc.Job.Params.TargetLanguage
+	outs, err := m.storeTranscriptAt(ctx, sc, func(file string) string { return sc.Key(m.Name(), lang+"-"+file) }, tr, lang)
+	return tr, outs, err
 }

@@ -37,6 +37,9 @@ type Synthesize struct {
 	Voice      string   // default voice when the job names none
 	Voices     []string // voices handed to speakers the job does not map (ELEVENLABS_VOICES, or espeak-ng's variants)
 	EngineName string   // for the step's usage: "elevenlabs" or "espeak-ng"
+	// Shortener rewrites a translated line that would need more than
+	// speech.TempoBound to fit its slot, once; nil never rewrites.
+	Shortener Shortener
 	// Cloner makes and deletes instant voice clones (ElevenLabs); nil when
 	// the engine cannot clone, and a job that asks for clones then fails
 	// with that reason.
@@ -45,6 +48,10 @@ type Synthesize struct {
 
 // Name implements pipeline.Step.
 func (s *Synthesize) Name() string { return job.StepSynthesize }
+
+// SpokenFile is the synthesize step's record of the transcript it spoke
+// (shortened lines included), which mix captions.
+const SpokenFile = "spoken.json"
 
 // Clip is one synthesized segment, as the manifest records it.
 type Clip = script.Clip
@@ -101,7 +108,7 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	}
 	var clips []Clip
 	prevClips := prev
-	chars, paid, reused, kept := 0, 0, 0, 0
+	chars, paid, reused, kept, shortened, shortenCalls := 0, 0, 0, 0, 0, 0
 	for i, seg := range tr.Segments {
 		if sc.Canceled(ctx) {
 			return pipeline.Result{}, pipeline.ErrCanceled
@@ -142,6 +149,38 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		} else {
 			reused++
 		}
+		if s.Shortener != nil && sc.Job.Params.TargetLanguage != "" {
+			slot := seg.End - seg.Start
+			tempo, err := s.tempoOf(ctx, sc, key, slot)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			if tempo > speech.TempoBound {
+				// Aim at the slot itself, so the new line needs no speed-up.
+				budget := max(8, min(speech.CharBudget(tr.Language, slot), int(float64(len([]rune(text)))/tempo)))
+				sc.Progress(ctx, s.Name(), 100*float64(i)/float64(max(len(tr.Segments), 1)),
+					fmt.Sprintf("shortening line %d of %d: it needs %.2fx tempo, more than %.2fx", i+1, len(tr.Segments), tempo, speech.TempoBound))
+				short, shortPaid, err := s.Shortener.Shorten(ctx, sc, speech.Segment{ID: seg.ID, Start: seg.Start, End: seg.End, Text: text}, budget, tr.Language)
+				if err != nil {
+					return pipeline.Result{}, err
+				}
+				if short = strings.TrimSpace(short); short != "" && short != text {
+					if shortPaid {
+						shortenCalls++
+					}
+					text = short
+					tr.Segments[i].Text = short
+					if key, wasPaid, err = s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, key); err != nil {
+						return pipeline.Result{}, err
+					}
+					if wasPaid {
+						paid++
+						chars += len([]rune(text))
+					}
+					shortened++
+				}
+			}
+		}
 		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text})
 	}
 	manifest, err := json.Marshal(clips)
@@ -151,9 +190,18 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if err := s.putBytes(ctx, script.Key(sc.Job.ID, rev, s.Name(), "clips.json"), "application/json", manifest); err != nil {
 		return pipeline.Result{}, err
 	}
+	// What was spoken, shortened lines included: mix captions it.
+	spoken, err := json.Marshal(tr)
+	if err != nil {
+		return pipeline.Result{}, fmt.Errorf("encode spoken transcript: %w", err)
+	}
+	if err := s.putBytes(ctx, script.Key(sc.Job.ID, rev, s.Name(), SpokenFile), "application/json", spoken); err != nil {
+		return pipeline.Result{}, err
+	}
 	engine := s.EngineName
 	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips),
-		"speakers": len(speakers), "voices": len(distinct(voices)), "revision": rev, "kept_clips": kept}}, nil
+		"speakers": len(speakers), "voices": len(distinct(voices)), "revision": rev, "kept_clips": kept,
+		"shortened": shortened, "shorten_calls": shortenCalls}}, nil
 }
 
 // AssignVoices gives each speaker (in order of first appearance) a voice:

@@ -101,17 +101,22 @@ func (w *Wiring) Transcribe() (*Transcribe, error) {
 // Synthesize builds the synthesize step with its engine: ElevenLabs when
 // ELEVENLABS_API_KEY is set, espeak-ng otherwise.
 func (w *Wiring) Synthesize() (*Synthesize, error) {
+	var short Shortener
+	if c := w.OpenAI(); c != nil && w.App.Config.Speech.SlotAware {
+		short = &OpenAIShortener{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Translate}
+	}
 	if c := w.ElevenLabs(); c != nil {
 		voices := w.App.Config.Speech.Voices
 		if len(voices) == 0 {
 			voices = elevenlabs.PremadeVoices()
 		}
 		return &Synthesize{Deps: w.Deps, Engine: &ElevenLabsVoicer{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Speech},
-			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c}, nil
+			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c, Shortener: short}, nil
 	}
 	local, err := speech.NewEspeak("")
 	if err != nil {
 		return nil, err
 	}
-	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", Voices: speech.EspeakVariants(), EngineName: "espeak-ng"}, nil
+	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", Voices: speech.EspeakVariants(),
+		EngineName: "espeak-ng", Shortener: short}, nil
 }

@@ -76,6 +76,7 @@ type Request struct {
 	OutputFormat string          // the output_format query parameter, "" when absent
 	Body         json.RawMessage // the JSON body as sent
 	Accept       string
+	Seconds      float64 // the length of the audio answered (0 until it is made, or when it failed)
 }
 
 // New starts a fake on 127.0.0.1 with a random key, stopped when t ends.
@@ -285,6 +286,7 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{VoiceID: voice, OutputFormat: r.URL.Query().Get("output_format"), Body: raw, Accept: r.Header.Get("Accept")})
+	index := len(s.requests) - 1
 	htmlInstead := s.notAudio > 0
 	if htmlInstead {
 		s.notAudio--
@@ -296,13 +298,14 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	audio, err := s.speak(r.Context(), *body.Text, format)
+	audio, seconds, err := s.speak(r.Context(), *body.Text, format)
 	if err != nil {
 		writeDetail(w, http.StatusInternalServerError, "internal_error", "elevenlabstest: "+err.Error())
 		return
 	}
 	chars := utf8.RuneCountInString(*body.Text)
 	s.mu.Lock()
+	s.requests[index].Seconds = seconds
 	s.characters += chars
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "audio/mpeg")
@@ -348,30 +351,35 @@ func (s *Server) injected(w http.ResponseWriter) bool {
 
 // speak says text with espeak-ng and encodes it as format
 // (mp3_<rate>_<kbps>) with ffmpeg.
-func (s *Server) speak(ctx context.Context, text, format string) ([]byte, error) {
+func (s *Server) speak(ctx context.Context, text, format string) ([]byte, float64, error) {
 	rate, kbps, ok := mp3Params(format)
 	if !ok {
-		return nil, fmt.Errorf("unknown format %q", format)
+		return nil, 0, fmt.Errorf("unknown format %q", format)
 	}
 	dir, err := os.MkdirTemp(s.dir, "tts-*")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	txt, wav, mp3 := filepath.Join(dir, "text.txt"), filepath.Join(dir, "speech.wav"), filepath.Join(dir, "speech.mp3")
 	if err := os.WriteFile(txt, []byte(text), 0o600); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The paths are the fake's own and rate and kbps come from a fixed list;
 	// the text goes through a file, never the command line.
 	if out, err := exec.CommandContext(ctx, "espeak-ng", "-w", wav, "-f", txt).CombinedOutput(); err != nil { //nolint:gosec // see above
-		return nil, fmt.Errorf("espeak-ng: %w: %s", err, out)
+		return nil, 0, fmt.Errorf("espeak-ng: %w: %s", err, out)
+	}
+	pcm, err := os.ReadFile(wav)
+	if err != nil {
+		return nil, 0, err
 	}
 	if out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", //nolint:gosec // see above
 		"-i", wav, "-ac", "1", "-ar", rate, "-codec:a", "libmp3lame", "-b:a", kbps+"k", "-f", "mp3", mp3).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ffmpeg: %w: %s", err, out)
+		return nil, 0, fmt.Errorf("ffmpeg: %w: %s", err, out)
 	}
-	return os.ReadFile(mp3)
+	b, err := os.ReadFile(mp3)
+	return b, wavSeconds(pcm), err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
