@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -157,4 +158,39 @@ func TestEditAndRerender(t *testing.T) {
 	require.Equal(t, line, *s.Segments[1].Translation)
 	require.True(t, s.Segments[1].Edited)
 	t.Logf("first render %.1f s with %d synthesis calls; re-render %.1f s with 1", firstRender.Seconds(), paidFirst, rerender.Seconds())
+}
+
+// BenchmarkRerender renders the two-speaker source into Spanish, edits one
+// line and re-renders, and reports both renders' wall times (upload event
+// to job success; rerender request to job success) and the synthesis calls
+// each paid at ElevenLabs' fake.
+//
+//	go run ./cmd/redub db run -- go test -run '^$' -bench Rerender -benchtime 1x ./e2e
+func BenchmarkRerender(b *testing.B) {
+	oa := openaitest.New(b)
+	el := elevenlabstest.New(b)
+	e := start(b, map[string]string{"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL,
+		"ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL})
+	token, _ := e.login(b, "bench-rerender@example.com")
+	for i := 0; b.Loop(); i++ {
+		dir := b.TempDir()
+		src, script := dialogue(b, dir, twoSpeakerTurns())
+		el.SetScript(script)
+		before := len(el.Requests())
+		began := time.Now()
+		asset := e.uploadFile(b, token, src, "video/mp4", map[string]any{"recipe": "voiceover", "params": map[string]any{"target_language": "es"}})
+		id := e.jobOf(b, token, asset)
+		require.Equal(b, "succeeded", e.waitJob(b, token, id, 4*time.Minute).Status)
+		first, firstCalls := time.Since(began), len(el.Requests())-before
+		r := e.do(b, call{method: "PATCH", path: "/jobs/" + id + "/segments/1", token: token, body: map[string]any{"translation": fmt.Sprintf("Gracias %d.", i)}})
+		require.Equal(b, 200, r.Status, string(r.Body))
+		before, began = len(el.Requests()), time.Now()
+		r = e.do(b, call{method: "POST", path: "/jobs/" + id + "/rerender", token: token, headers: map[string]string{"Idempotency-Key": fmt.Sprint("bench-", i)}})
+		require.Equal(b, 202, r.Status, string(r.Body))
+		require.Equal(b, "succeeded", e.waitJob(b, token, id, 4*time.Minute).Status)
+		b.ReportMetric(first.Seconds(), "first-wall-s")
+		b.ReportMetric(float64(firstCalls), "first-tts-calls")
+		b.ReportMetric(time.Since(began).Seconds(), "rerender-wall-s")
+		b.ReportMetric(float64(len(el.Requests())-before), "rerender-tts-calls")
+	}
 }
