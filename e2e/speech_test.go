@@ -70,9 +70,9 @@ func dialogue(t testing.TB, dir string, turns []turn) (string, []elevenlabstest.
 func twoSpeakerTurns() []turn {
 	return []turn{
 		{"speaker_0", "m3", "Good morning, and welcome to the show."},
-		{"speaker_1", "f3", "Thank you. It is a pleasure to be here."},
-		{"speaker_0", "m3", "Tell us about your new project."},
-		{"speaker_1", "f3", "We built a tool that dubs videos."},
+		{"speaker_1", "f3", "Thank you so much for having me on the show today."},
+		{"speaker_0", "m3", "Tell us a little about your new project."},
+		{"speaker_1", "f3", "We built a tool that dubs videos. It speaks many languages."},
 	}
 }
 
@@ -125,8 +125,8 @@ func TestTwoSpeakers(t *testing.T) {
 		bySpeaker[s.Speaker] = append(bySpeaker[s.Speaker], s.Text)
 	}
 	require.Equal(t, map[string][]string{
-		"Speaker 1": {"Good morning, and welcome to the show.", "Tell us about your new project."},
-		"Speaker 2": {"Thank you.", "It is a pleasure to be here.", "We built a tool that dubs videos."},
+		"Speaker 1": {"Good morning, and welcome to the show.", "Tell us a little about your new project."},
+		"Speaker 2": {"Thank you so much for having me on the show today.", "We built a tool that dubs videos.", "It speaks many languages."},
 	}, bySpeaker, "segments split at sentence ends and speaker changes")
 
 	vttPath := filepath.Join(dir, "captions.vtt")
@@ -134,7 +134,7 @@ func TestTwoSpeakers(t *testing.T) {
 	vtt, err := os.ReadFile(vttPath)
 	require.NoError(t, err)
 	require.Contains(t, string(vtt), "<v Speaker 1>Good morning, and welcome to the show.</v>")
-	require.Contains(t, string(vtt), "<v Speaker 2>Thank you.</v>")
+	require.Contains(t, string(vtt), "<v Speaker 2>It speaks many languages.</v>")
 
 	// Every line was voiced once, each speaker in one voice, the two voices different.
 	voiceOf := map[string]map[string]bool{}

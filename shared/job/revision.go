@@ -127,7 +127,7 @@ func (s *Store) Rerender(ctx context.Context, userID, jobID uuid.UUID, key strin
 		d, created = nil, false
 		_, _, revision, err := editable(ctx, tx, userID, jobID)
 		var conflict *apperr.Error
-		if err != nil && !(errors.As(err, &conflict) && conflict.Code == apperr.Conflict) {
+		if err != nil && (!errors.As(err, &conflict) || conflict.Code != apperr.Conflict) {
 			return err
 		}
 		var existing int

@@ -156,8 +156,10 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 				return pipeline.Result{}, err
 			}
 			if tempo > speech.TempoBound {
-				// Aim at the slot itself, so the new line needs no speed-up.
-				budget := max(8, min(speech.CharBudget(tr.Language, slot), int(float64(len([]rune(text)))/tempo)))
+				// Aim a little under the slot itself (a clip's own silence
+				// does not shrink with its text), so the new line needs no
+				// speed-up.
+				budget := max(8, min(speech.CharBudget(tr.Language, slot), int(0.9*float64(len([]rune(text)))/tempo)))
 				sc.Progress(ctx, s.Name(), 100*float64(i)/float64(max(len(tr.Segments), 1)),
 					fmt.Sprintf("shortening line %d of %d: it needs %.2fx tempo, more than %.2fx", i+1, len(tr.Segments), tempo, speech.TempoBound))
 				short, shortPaid, err := s.Shortener.Shorten(ctx, sc, speech.Segment{ID: seg.ID, Start: seg.Start, End: seg.End, Text: text}, budget, tr.Language)

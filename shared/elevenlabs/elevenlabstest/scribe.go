@@ -67,7 +67,8 @@ func (s *Server) speechToText(w http.ResponseWriter, r *http.Request) {
 		unprocessable(w, []any{"body"}, "Expected a multipart form", "model_attributes_type")
 		return
 	}
-	if err := r.ParseMultipartForm(64 << 20); err != nil {
+	r.Body = http.MaxBytesReader(w, r.Body, 256<<20)
+	if err := r.ParseMultipartForm(64 << 20); err != nil { //nolint:gosec // bounded by the MaxBytesReader above
 		unprocessable(w, []any{"body"}, "Invalid multipart form: "+err.Error(), "value_error")
 		return
 	}
