@@ -56,7 +56,9 @@ func (s *Store) Edits(ctx context.Context, jobID uuid.UUID) (map[int]Edit, error
 }
 
 // editable locks the user's job and checks that its segments may be edited
-// or re-rendered: a voiceover job that is not running.
+// or re-rendered: a voiceover job that succeeded, or whose re-render failed
+// (an earlier revision is there to start from; a job whose first render
+// failed has none, and is retried instead).
 func editable(ctx context.Context, tx pgx.Tx, userID, jobID uuid.UUID) (Recipe, Status, int, error) {
 	var (
 		recipe   Recipe
@@ -74,8 +76,8 @@ func editable(ctx context.Context, tx pgx.Tx, userID, jobID uuid.UUID) (Recipe, 
 	if recipe != Voiceover {
 		return "", "", 0, apperr.New(apperr.Conflict, "only voiceover jobs can be edited and re-rendered; job %s is %s", jobID, recipe)
 	}
-	if status != Succeeded && status != Failed {
-		return "", "", 0, apperr.New(apperr.Conflict, "job %s is %s; edit it once it has finished", jobID, status)
+	if status != Succeeded && (status != Failed || revision < 2) {
+		return "", "", 0, apperr.New(apperr.Conflict, "job %s is %s; a voiceover can be edited once it has succeeded", jobID, status)
 	}
 	return recipe, status, revision, nil
 }
@@ -116,7 +118,7 @@ func (s *Store) SaveEdit(ctx context.Context, userID, jobID uuid.UUID, e Edit, c
 	return out, nil
 }
 
-// Rerender starts revision n+1 of the user's finished voiceover job:
+// Rerender starts revision n+1 of the user's succeeded voiceover job:
 // synthesize is queued again (a new dispatch), mix is pending, the job is
 // running. The same idempotency key gives the revision it started before
 // (created false). It needs an edit made since the current revision
