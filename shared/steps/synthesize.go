@@ -172,7 +172,10 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 					}
 					text = short
 					tr.Segments[i].Text = short
-					if key, wasPaid, err = s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, key); err != nil {
+					// Its own key: the ledger's record of the long line
+					// still points at the long line's clip.
+					shortKey := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d-short.%s", seg.ID, s.Ext))
+					if key, wasPaid, err = s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, shortKey); err != nil {
 						return pipeline.Result{}, err
 					}
 					if wasPaid {
