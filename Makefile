@@ -54,6 +54,7 @@ bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come 
 		go test -count=1 -run '^$$' -bench . -benchtime 50x ./local/sqs && \
 		go test -count=1 -run '^$$' -bench . -benchtime 3x ./shared/media && \
 		go test -count=1 -run '^$$' -bench Pipeline -benchtime 3x ./e2e && \
+		go test -count=1 -run '^$$' -bench 'SlotAware|Rerender' -benchtime 1x ./e2e && \
 		go test -count=1 -run '^$$' -bench Recovery -benchtime 5x -timeout 60m ./e2e && \
 		go test -count=1 -run '^$$' -bench FairShare -benchtime 3x -timeout 60m ./e2e"
 

@@ -81,17 +81,22 @@ func TestAccessMatrix(t *testing.T) {
 		body         any
 		own          func() string // an id of the caller's that this route may consume
 		ownStatus    int
+		headers      map[string]string
 	}
 	parts := map[string]any{"parts": []map[string]any{{"part_number": 1, "etag": "abc"}}}
 	routes := []route{
-		{"POST", "/uploads/%s/complete", parts, func() string { return a.pending }, 409}, // single-part: nothing to complete
-		{"DELETE", "/uploads/%s", nil, a.freshPending, 204},
-		{"GET", "/assets/%s", nil, func() string { return a.ready }, 200},
-		{"DELETE", "/assets/%s", nil, a.freshReady, 204},
-		{"GET", "/assets/%s/download", nil, func() string { return a.ready }, 200},
-		{"GET", "/assets/%s/download", nil, func() string { return a.out }, 200},
-		{"GET", "/jobs/%s", nil, func() string { return a.job }, 200},
-		{"POST", "/jobs/%s/cancel", nil, a.freshJob, 200},
+		{"POST", "/uploads/%s/complete", parts, func() string { return a.pending }, 409, nil}, // single-part: nothing to complete
+		{"DELETE", "/uploads/%s", nil, a.freshPending, 204, nil},
+		{"GET", "/assets/%s", nil, func() string { return a.ready }, 200, nil},
+		{"DELETE", "/assets/%s", nil, a.freshReady, 204, nil},
+		{"GET", "/assets/%s/download", nil, func() string { return a.ready }, 200, nil},
+		{"GET", "/assets/%s/download", nil, func() string { return a.out }, 200, nil},
+		{"GET", "/jobs/%s", nil, func() string { return a.job }, 200, nil},
+		{"POST", "/jobs/%s/cancel", nil, a.freshJob, 200, nil},
+		// A queued job has no transcript yet and is not a voiceover that succeeded.
+		{"GET", "/jobs/%s/transcript", nil, func() string { return a.job }, 409, nil},
+		{"PATCH", "/jobs/%s/segments/0", map[string]any{"text": "Hi."}, func() string { return a.job }, 409, nil},
+		{"POST", "/jobs/%s/rerender", nil, func() string { return a.job }, 409, map[string]string{"Idempotency-Key": uuid.NewString()}},
 	}
 	for _, rt := range routes {
 		name := rt.method + " " + fmt.Sprintf(rt.path, "{id}")
@@ -111,7 +116,7 @@ func TestAccessMatrix(t *testing.T) {
 			{"signed out, malformed", malformed, "", 401},
 		}
 		for _, c := range cells {
-			r := e.do(t, call{method: rt.method, path: fmt.Sprintf(rt.path, c.id), body: rt.body, token: c.token})
+			r := e.do(t, call{method: rt.method, path: fmt.Sprintf(rt.path, c.id), body: rt.body, token: c.token, headers: rt.headers})
 			require.Equal(t, c.status, r.Status, "%s, %s id: %s", name, c.cell, r.Body)
 		}
 	}

@@ -20,6 +20,7 @@ func TestPaidProviders(t *testing.T) {
 	e := start(t, map[string]string{
 		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL,
 		"ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
+		"TRANSCRIBE_ENGINE": "openai", // what this test drills is whisper-1 through the ledger
 	}) // the template's visibility timeouts and the default lease: recovery must not depend on either being short
 	token, _ := e.login(t, "payer@example.com")
 	dir := t.TempDir()

@@ -38,6 +38,7 @@ func BenchmarkRecovery(b *testing.B) {
 	e := start(b, map[string]string{
 		"DATABASE_URL": pg.PooledURL, "DATABASE_URL_UNPOOLED": pg.DirectURL,
 		"OPENAI_API_KEY": oa.APIKey, "OPENAI_BASE_URL": oa.URL, "ELEVENLABS_API_KEY": el.APIKey, "ELEVENLABS_BASE_URL": el.URL,
+		"TRANSCRIBE_ENGINE": "openai", // the drills measure whisper-1 recovery, as before Scribe
 	})
 	var killed, frozen, limited []float64
 	n := 0

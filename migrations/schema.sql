@@ -42,6 +42,32 @@ CREATE TABLE job_events (
     CONSTRAINT job_events_type_check CHECK ((type = ANY (ARRAY['job.succeeded'::text, 'job.failed'::text, 'job.canceled'::text])))
 );
 
+CREATE TABLE job_revisions (
+    job_id uuid NOT NULL,
+    revision integer NOT NULL,
+    idempotency_key text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_revisions_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
+    CONSTRAINT job_revisions_job_id_idempotency_key_key UNIQUE (job_id, idempotency_key),
+    CONSTRAINT job_revisions_pkey PRIMARY KEY (job_id, revision),
+    CONSTRAINT job_revisions_revision_check CHECK ((revision >= 2))
+);
+
+CREATE TABLE job_segment_edits (
+    job_id uuid NOT NULL,
+    segment integer NOT NULL,
+    text text,
+    translation text,
+    speaker text,
+    voice text,
+    start_s double precision,
+    end_s double precision,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_segment_edits_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
+    CONSTRAINT job_segment_edits_pkey PRIMARY KEY (job_id, segment),
+    CONSTRAINT job_segment_edits_segment_check CHECK ((segment >= 0))
+);
+
 CREATE TABLE job_steps (
     job_id uuid NOT NULL,
     step text NOT NULL,
@@ -81,6 +107,7 @@ CREATE TABLE jobs (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    revision integer DEFAULT 1 NOT NULL,
     CONSTRAINT jobs_asset_id_fkey FOREIGN KEY (asset_id) REFERENCES assets(id) ON DELETE CASCADE,
     CONSTRAINT jobs_pkey PRIMARY KEY (id),
     CONSTRAINT jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'canceled'::text]))),

@@ -17,5 +17,5 @@ func setup(ctx context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.StepHandler(&steps.Translate{Deps: w.Deps, OpenAI: w.OpenAI(), Model: app.Config.Models.Translate}), nil
+	return w.StepHandler(&steps.Translate{Deps: w.Deps, OpenAI: w.OpenAI(), Model: app.Config.Models.Translate, Slots: app.Config.Speech.SlotAware}), nil
 }

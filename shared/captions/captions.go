@@ -16,6 +16,7 @@ type Segment struct {
 	ID         int
 	Start, End float64 // seconds from the start of the media
 	Text       string
+	Speaker    string // "Speaker 1"; WebVTT writes it as a voice span, SRT leaves it out
 }
 
 // DefaultDuration is how long, in seconds, a cue is shown when its segment
@@ -34,6 +35,7 @@ const maxMillis = 1_000_000_000_000
 type cue struct {
 	start, end int64
 	lines      []string
+	voices     []string // each line's speaker ("" for none)
 }
 
 // cues tidies segs as the package documentation describes; escape rewrites
@@ -53,7 +55,11 @@ func cues(segs []Segment, escape func(string) string) []cue {
 		if !math.IsNaN(s.End) && !math.IsInf(s.End, 0) && millis(s.End) > start {
 			end = millis(s.End)
 		}
-		out = append(out, cue{start: start, end: end, lines: lines})
+		voices := make([]string, len(lines))
+		for i := range voices {
+			voices[i] = strings.TrimSpace(s.Speaker)
+		}
+		out = append(out, cue{start: start, end: end, lines: lines, voices: voices})
 	}
 	// Stable, so merged cues keep their lines in the caller's order.
 	slices.SortStableFunc(out, func(a, b cue) int { return cmp.Compare(a.start, b.start) })
@@ -65,6 +71,7 @@ func cues(segs []Segment, escape func(string) string) []cue {
 			if c.start == last.start {
 				last.end = max(last.end, c.end)
 				last.lines = append(last.lines, c.lines...)
+				last.voices = append(last.voices, c.voices...)
 				continue
 			}
 			// Sorted, so c.start > last.start and last keeps a positive length.

@@ -281,3 +281,23 @@ func requireSegments(t *testing.T, want, got []Segment) {
 		require.Equal(t, want[i].Text, got[i].Text, "cue %d text", i)
 	}
 }
+
+// Speakers become WebVTT voice spans (and a parse gives the text back);
+// SRT has no voices and leaves them out.
+func TestWebVTTVoiceSpans(t *testing.T) {
+	t.Parallel()
+	segs := []Segment{
+		{ID: 0, Start: 0.5, End: 1.5, Text: "Good morning.", Speaker: "Speaker 1"},
+		{ID: 1, Start: 1.6, End: 3, Text: "Hi <there>", Speaker: "Speaker <2>"},
+		{ID: 2, Start: 3.2, End: 4, Text: "No label."},
+	}
+	vtt := string(WebVTT(segs))
+	require.Contains(t, vtt, "00:00:00.500 --> 00:00:01.500\n<v Speaker 1>Good morning.</v>\n")
+	require.Contains(t, vtt, "<v Speaker &lt;2&gt;>Hi &lt;there&gt;</v>\n")
+	require.Contains(t, vtt, "\nNo label.\n")
+	back, err := ParseWebVTT([]byte(vtt))
+	require.NoError(t, err)
+	require.Equal(t, "Good morning.", back[0].Text)
+	require.Equal(t, "Hi <there>", back[1].Text)
+	require.NotContains(t, string(SRT(segs)), "Speaker")
+}

@@ -10,19 +10,36 @@ import (
 )
 
 // WebVTT writes segs as a WebVTT file: the "WEBVTT" header, then numbered
-// cues with "00:00:01.500" timestamps, each followed by a blank line.
+// cues with "00:00:01.500" timestamps, each followed by a blank line. A
+// segment's speaker becomes a voice span around each of its lines:
+// "<v Speaker 1>Hello.</v>".
 func WebVTT(segs []Segment) []byte {
 	var b bytes.Buffer
 	b.WriteString("WEBVTT\n\n")
 	for i, c := range cues(segs, escapeVTT) {
 		fmt.Fprintf(&b, "%d\n%s --> %s\n", i+1, timestamp(c.start, '.'), timestamp(c.end, '.'))
-		for _, l := range c.lines {
+		for j, l := range c.lines {
+			if v := voiceAnnotation(c.voices[j]); v != "" {
+				l = "<v " + v + ">" + l + "</v>"
+			}
 			b.WriteString(l)
 			b.WriteByte('\n')
 		}
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
+}
+
+// voiceAnnotation makes a speaker label safe inside "<v ...>": no markup,
+// no line breaks, no control characters.
+func voiceAnnotation(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return escapeVTT(strings.TrimSpace(s))
 }
 
 func escapeVTT(line string) string {

@@ -111,6 +111,7 @@ type Config struct {
 	ElevenLabsAPIKey    string        // ELEVENLABS_API_KEY; "" means offline engines
 	ElevenLabsBaseURL   string        // ELEVENLABS_BASE_URL, without a trailing slash
 	Models              Models        // provider models and the default voice
+	Speech              Speech        // TRANSCRIBE_ENGINE, ELEVENLABS_VOICES, ELEVENLABS_STT_MODEL
 	StorageBucket       string        // STORAGE_BUCKET
 	StorageRegion       string        // STORAGE_REGION, AWS_REGION or us-east-1
 	Queues              Queues        // <STEP>_QUEUE_URL
@@ -153,10 +154,16 @@ type ParameterStore interface {
 // every later check would depend on values it could not read; a store failure
 // is a *SecretsError wrapping the store's error.
 func Load(ctx context.Context, getenv func(string) string, params ParameterStore) (*Config, error) {
+	return LoadAt(ctx, getenv, params, time.Now())
+}
+
+// LoadAt is Load on the day now: the checks that depend on the date (a
+// provider model past its shutdown) use it, so tests can set the clock.
+func LoadAt(ctx context.Context, getenv func(string) string, params ParameterStore, now time.Time) (*Config, error) {
 	if getenv == nil {
 		return nil, errors.New("config: Load needs a getenv function")
 	}
-	l := &loader{getenv: getenv}
+	l := &loader{getenv: getenv, now: now}
 
 	stage := Stage(l.env("STAGE"))
 	switch {
@@ -180,6 +187,7 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.auth(c)
 	l.providers(c)
 	l.models(c)
+	l.speech(c)
 	l.storage(c)
 	l.queues(c)
 	l.limits(c)
@@ -206,6 +214,7 @@ type loader struct {
 	read     map[string]bool   // parameter names Load looked up
 	errs     []error
 	warnings []string
+	now      time.Time // the day the date-bound checks use
 }
 
 // env returns a variable from getenv only.

@@ -35,6 +35,13 @@
 //	OPENAI_BASE_URL        optional: absolute http(s) URL, default https://api.openai.com/v1
 //	ELEVENLABS_API_KEY     optional: offline engines when unset
 //	ELEVENLABS_BASE_URL    optional: absolute http(s) URL, default https://api.elevenlabs.io
+//	TRANSCRIBE_ENGINE      optional: auto (default: elevenlabs with ELEVENLABS_API_KEY, else openai with OPENAI_API_KEY,
+//	                       else local) | elevenlabs | openai | local; openai's whisper-1 is refused from 2027-02-26
+//	                       (OpenAI's shutdown) and warned about at cold start in the 30 days before
+//	ELEVENLABS_VOICES      optional: comma-separated voice ids given to a job's speakers in turn
+//	ELEVENLABS_STT_MODEL   optional: the Scribe model, default scribe_v2
+//	SLOT_AWARE_TRANSLATION optional: true (default) | false; translations fit their time slots and lines over 1.15x
+//	                       tempo are rewritten shorter once
 //	STORAGE_BUCKET         required: a valid S3 bucket name
 //	STORAGE_REGION         optional: default AWS_REGION, then us-east-1
 //	INGEST_QUEUE_URL, TRANSCODE_QUEUE_URL, TRANSCRIBE_QUEUE_URL, TRANSLATE_QUEUE_URL,

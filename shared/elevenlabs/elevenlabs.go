@@ -39,6 +39,14 @@ const (
 	providerName        = "ElevenLabs"
 )
 
+// PremadeVoices are ElevenLabs' long-standing premade voices (Rachel, Domi,
+// Bella, Antoni, Elli, Josh, Arnold, Adam, Sam; ElevenLabs voice library),
+// handed to a job's speakers in turn when ELEVENLABS_VOICES lists none.
+func PremadeVoices() []string {
+	return []string{"21m00Tcm4TlvDq8ikWAM", "AZnzlk1XvdvUeBnXmlld", "EXAVITQu4vr4xnjfxsqu", "ErXwobaYiN019PkySvjV",
+		"MF3mGyEYCl7XYWbV9V6O", "TxGEqnHWrfWFTfGW9XjX", "VR6AewLTigWG4xSOukaG", "pNInz6obpgDQGcFmaJgB", "yoZ06aMxZJJ28mfd3POQ"}
+}
+
 // maxAudioBytes bounds the audio read from one answer.
 const maxAudioBytes = 64 << 20
 

@@ -45,6 +45,7 @@ type Job struct {
 	Status     Status     `json:"status"`
 	Progress   float64    `json:"progress"` // 0-100 over all steps
 	Error      *string    `json:"error"`
+	Revision   int        `json:"revision"` // 1, then n+1 per re-render (POST /jobs/{id}/rerender)
 	TraceID    string     `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
@@ -184,13 +185,13 @@ func (s *Store) Get(ctx context.Context, userID, id uuid.UUID) (Job, error) {
 	return get(ctx, s.db, userID, id)
 }
 
-const jobColumns = `j.id, j.user_id, j.asset_id, j.recipe, j.params, j.status, j.error, j.trace_id, j.created_at, j.updated_at, j.started_at, j.finished_at`
+const jobColumns = `j.id, j.user_id, j.asset_id, j.recipe, j.params, j.status, j.error, j.trace_id, j.created_at, j.updated_at, j.started_at, j.finished_at, j.revision`
 
 func scanJob(row pgx.Row) (Job, error) {
 	var j Job
 	var params []byte
 	err := row.Scan(&j.ID, &j.UserID, &j.AssetID, &j.Recipe, &params, &j.Status, &j.Error, &j.TraceID,
-		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt)
+		&j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.Revision)
 	if err != nil {
 		return j, err
 	}
@@ -222,7 +223,7 @@ func get(ctx context.Context, q postgres.Querier, userID, id uuid.UUID) (Job, er
 	var j Job
 	var params, steps, outputs []byte
 	err := q.QueryRow(ctx, getSQL, id, userID).Scan(&j.ID, &j.UserID, &j.AssetID, &j.Recipe, &params, &j.Status, &j.Error,
-		&j.TraceID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &steps, &outputs)
+		&j.TraceID, &j.CreatedAt, &j.UpdatedAt, &j.StartedAt, &j.FinishedAt, &j.Revision, &steps, &outputs)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Job{}, apperr.New(apperr.NotFound, "job %s not found", id)
 	}

@@ -173,3 +173,41 @@ func writeWAV(path string, fmtChunk []byte, samples io.Reader, n int64) (err err
 	}
 	return b.Flush()
 }
+
+// Span is a time range of a WAV file, in seconds.
+type Span struct{ Start, End float64 }
+
+// ExtractWAV writes the samples of in's spans, one after the other, to out
+// (a WAV of the same format) and returns the seconds written. Spans are
+// clamped to the audio; empty ones are skipped. The voice-clone samples of a
+// speaker are cut this way from the job's speech WAV.
+func ExtractWAV(in, out string, spans []Span) (float64, error) {
+	f, err := os.Open(in)
+	if err != nil {
+		return 0, fmt.Errorf("extract wav: %w", err)
+	}
+	defer f.Close()
+	w, err := readWAVHeader(f)
+	if err != nil {
+		return 0, fmt.Errorf("extract wav %s: %w", in, err)
+	}
+	total := w.dataLen / int64(w.blockAlign)
+	frame := func(sec float64) int64 { return min(max(int64(sec*float64(w.sampleRate)), 0), total) }
+	var readers []io.Reader
+	var n int64
+	for _, s := range spans {
+		a, b := frame(s.Start), frame(s.End)
+		if b <= a {
+			continue
+		}
+		readers = append(readers, io.NewSectionReader(f, w.dataOff+a*int64(w.blockAlign), (b-a)*int64(w.blockAlign)))
+		n += (b - a) * int64(w.blockAlign)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("extract wav %s: the spans hold no samples", in)
+	}
+	if err := writeWAV(out, w.fmtChunk, io.MultiReader(readers...), n); err != nil {
+		return 0, fmt.Errorf("extract wav: %w", err)
+	}
+	return float64(n/int64(w.blockAlign)) / float64(w.sampleRate), nil
+}

@@ -47,6 +47,9 @@ type Segment struct {
 	Start float64 `json:"start"` // seconds from the start of the audio
 	End   float64 `json:"end"`
 	Text  string  `json:"text"`
+	// MaxChars is the character budget of a slot-aware translation (see
+	// TranslateRequest.Slots); 0 means none. Transcripts leave it 0.
+	MaxChars int `json:"max_chars,omitempty"`
 }
 
 // Transcript is what was said in an audio file.

@@ -34,6 +34,14 @@ type TranslateRequest struct {
 	Model  string // default DefaultTranslateModel
 	Source string // the language of the segments ("en", "English"); "" lets the model tell
 	Target string // the language to translate into; required
+	// Keyterms are words and names to keep as they are.
+	Keyterms []string
+	// Slots sends each segment's Seconds and MaxChars and asks for
+	// translations that fit them (slot-aware translation).
+	Slots bool
+	// Shorten asks for each text rewritten shorter in the target language
+	// (the texts are already in it), within MaxChars.
+	Shorten bool
 }
 
 // Translate returns segs with their texts translated into req.Target: the
@@ -170,6 +178,13 @@ type (
 		ID   *int    `json:"id"`
 		Text *string `json:"text"`
 	}
+	// segmentInJSON is a segment as sent: with its slot when asked.
+	segmentInJSON struct {
+		ID       int      `json:"id"`
+		Text     string   `json:"text"`
+		Seconds  *float64 `json:"seconds,omitempty"`
+		MaxChars *int     `json:"max_chars,omitempty"`
+	}
 )
 
 // responseFormat asks for Structured Outputs: the answer must match the
@@ -208,20 +223,41 @@ func systemPrompt(req TranslateRequest) string {
 	if source == "" {
 		source = "detect it from the text"
 	}
+	var extra string
+	if req.Slots || req.Shorten {
+		extra += " Each segment has seconds (how long it is spoken) and max_chars (how many characters can be spoken in that time): " +
+			"the text you answer must not be longer than max_chars characters; say less, in natural words, rather than run over."
+	}
+	if len(req.Keyterms) > 0 {
+		extra += " Keep these terms exactly as written: " + strings.Join(req.Keyterms, ", ") + "."
+	}
+	if req.Shorten {
+		return "You shorten the dubbing lines of a video.\n" +
+			"Target language: " + req.Target + "\n" +
+			`The user sends JSON {"segments":[{"id":...,"text":...,"seconds":...,"max_chars":...}]} whose texts are already in the target language. ` +
+			"Answer with the same shape: every id exactly once, unchanged and in the same order, with its text rewritten shorter in the target language, " +
+			"keeping its meaning, names and numbers." + extra
+	}
 	return "You translate the subtitles of a video.\n" +
 		"Source language: " + source + "\n" +
 		"Target language: " + req.Target + "\n" +
 		`The user sends JSON {"segments":[{"id":...,"text":...}]}. Answer with the same shape: ` +
 		"every id exactly once, unchanged and in the same order, with its text translated into the target language. " +
 		"Translate each segment on its own so it still fits its time on screen: never merge, split, add or drop segments. " +
-		"Keep names, numbers and tone. An empty text stays empty."
+		"Keep names, numbers and tone. An empty text stays empty." + extra
 }
 
 // complete sends one chunk and checks the answer.
 func (c *Client) complete(ctx context.Context, chunk []Segment, req TranslateRequest) (map[int]string, Usage, error) {
-	in := segmentsJSON{Segments: make([]segmentJSON, len(chunk))}
-	for i := range chunk {
-		in.Segments[i] = segmentJSON{ID: &chunk[i].ID, Text: &chunk[i].Text}
+	in := struct {
+		Segments []segmentInJSON `json:"segments"`
+	}{Segments: make([]segmentInJSON, len(chunk))}
+	for i, sg := range chunk {
+		in.Segments[i] = segmentInJSON{ID: sg.ID, Text: sg.Text}
+		if (req.Slots || req.Shorten) && sg.MaxChars > 0 {
+			secs, maxChars := sg.End-sg.Start, sg.MaxChars
+			in.Segments[i].Seconds, in.Segments[i].MaxChars = &secs, &maxChars
+		}
 	}
 	user, err := json.Marshal(in)
 	if err != nil {

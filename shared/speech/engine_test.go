@@ -73,7 +73,7 @@ func TestEspeakThenPocketsphinx(t *testing.T) {
 
 	wav := e.to16k(t, audio)
 	start = time.Now()
-	tr, tusage, err := e.sphinx.Transcribe(t.Context(), wav, "en")
+	tr, tusage, err := e.sphinx.Transcribe(t.Context(), wav, speech.Request{Language: "en"})
 	recog := time.Since(start)
 	require.NoError(t, err)
 	t.Logf("espeak-ng: %.2f s of speech in %s; pocketsphinx: %.1fx realtime (%s); heard %+v",
@@ -104,7 +104,7 @@ func TestPocketsphinxSilence(t *testing.T) {
 	out, err := exec.CommandContext(t.Context(), e.ffmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
 		"-t", "3", "-c:a", "pcm_s16le", silent).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	tr, usage, err := e.sphinx.Transcribe(t.Context(), silent, "")
+	tr, usage, err := e.sphinx.Transcribe(t.Context(), silent, speech.Request{Language: ""})
 	require.NoError(t, err)
 	require.Empty(t, tr.Segments)
 	require.NotNil(t, tr.Segments, "an empty list, so the transcript JSON says [] rather than null")
@@ -113,7 +113,7 @@ func TestPocketsphinxSilence(t *testing.T) {
 
 	empty := filepath.Join(dir, "empty.wav")
 	require.NoError(t, os.WriteFile(empty, wavBytes(1, 1, 16000, 16, 0, nil), 0o600))
-	tr, _, err = e.sphinx.Transcribe(t.Context(), empty, "en")
+	tr, _, err = e.sphinx.Transcribe(t.Context(), empty, speech.Request{Language: "en"})
 	require.NoError(t, err)
 	require.Empty(t, tr.Segments)
 	require.Zero(t, tr.Duration)
@@ -128,20 +128,20 @@ func TestPocketsphinxRefuses(t *testing.T) {
 	require.NoError(t, err)
 	at22k := filepath.Join(dir, "22k.wav")
 	require.NoError(t, os.WriteFile(at22k, audio, 0o600))
-	_, _, err = e.sphinx.Transcribe(t.Context(), at22k, "en")
+	_, _, err = e.sphinx.Transcribe(t.Context(), at22k, speech.Request{Language: "en"})
 	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%v", err)
 	require.ErrorContains(t, err, "22050 Hz")
 
 	notWAV := filepath.Join(dir, "song.wav")
 	require.NoError(t, os.WriteFile(notWAV, []byte("ID3 not a wav at all"), 0o600))
-	_, _, err = e.sphinx.Transcribe(t.Context(), notWAV, "en")
+	_, _, err = e.sphinx.Transcribe(t.Context(), notWAV, speech.Request{Language: "en"})
 	require.Equal(t, apperr.Invalid, apperr.CodeOf(err), "%v", err)
 	require.ErrorIs(t, err, speech.ErrNotWAV)
 
-	_, _, err = e.sphinx.Transcribe(t.Context(), filepath.Join(dir, "missing.wav"), "en")
+	_, _, err = e.sphinx.Transcribe(t.Context(), filepath.Join(dir, "missing.wav"), speech.Request{Language: "en"})
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	_, _, err = e.sphinx.Transcribe(t.Context(), at22k, "fr-FR")
+	_, _, err = e.sphinx.Transcribe(t.Context(), at22k, speech.Request{Language: "fr-FR"})
 	require.Equal(t, apperr.Unprocessable, apperr.CodeOf(err), "%v", err)
 	require.ErrorContains(t, err, "OPENAI_API_KEY")
 }
@@ -157,7 +157,7 @@ func TestPocketsphinxStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err = e.sphinx.Transcribe(ctx, wav, "en")
+	_, _, err = e.sphinx.Transcribe(ctx, wav, speech.Request{Language: "en"})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 3*time.Second)
 }

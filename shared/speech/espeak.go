@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -93,9 +94,17 @@ func (e *Espeak) Voice(language string) string {
 	return "en"
 }
 
-// Synthesize speaks req.Text in the voice of req.Language (see Voice) and
-// returns a WAV file (22.05 kHz mono 16-bit PCM). req.Voice, PreviousText and
-// NextText are ignored. Control characters become spaces and text longer than
+// EspeakVariants are the voice variants Synthesize takes in req.Voice (male
+// m1-m8, female f1-f5, from espeak-ng-data/voices/!v), in the order the
+// synthesize step hands them to a job's speakers.
+func EspeakVariants() []string {
+	return []string{"m1", "f3", "m3", "f1", "m7", "f4", "m5", "f2", "m2", "f5", "m4", "m6", "m8"}
+}
+
+// Synthesize speaks req.Text in the voice of req.Language (see Voice), with
+// req.Voice's variant when it is one of EspeakVariants, and returns a WAV
+// file (22.05 kHz mono 16-bit PCM). Other voices, PreviousText and NextText
+// are ignored. Control characters become spaces and text longer than
 // EspeakMaxChars is cut; the usage counts the characters spoken and the
 // seconds of audio. Text with nothing to say is apperr.Invalid.
 //
@@ -115,7 +124,11 @@ func (e *Espeak) Synthesize(ctx context.Context, req SpeechRequest) ([]byte, str
 	// A file rather than --stdout: espeak-ng streams to stdout with a
 	// placeholder length in the WAV header.
 	out := filepath.Join(dir, "speech.wav")
-	args := []string{"-v", e.Voice(req.Language), "-b", "1", "-w", out, "--stdin"}
+	voice := e.Voice(req.Language)
+	if slices.Contains(EspeakVariants(), req.Voice) {
+		voice += "+" + req.Voice // from a fixed list: never an option or a path
+	}
+	args := []string{"-v", voice, "-b", "1", "-w", out, "--stdin"}
 	if err := run(ctx, "espeak-ng", e.bin, args, strings.NewReader(text), nil); err != nil {
 		return nil, "", Usage{}, err
 	}

@@ -73,7 +73,8 @@ var _ Transcriber = (*Pocketsphinx)(nil)
 // apperr.Unprocessable, and audio in another format with apperr.Invalid.
 // Silence or empty audio gives no segments and no error. The usage counts
 // the audio's seconds.
-func (p *Pocketsphinx) Transcribe(ctx context.Context, wavPath, language string) (Transcript, Usage, error) {
+func (p *Pocketsphinx) Transcribe(ctx context.Context, wavPath string, req Request) (Transcript, Usage, error) {
+	language := req.Language
 	if !isEnglish(language) {
 		return Transcript{}, Usage{}, apperr.New(apperr.Unprocessable,
 			"local speech-to-text (pocketsphinx) understands only English, not %q; set OPENAI_API_KEY to transcribe other languages", language)

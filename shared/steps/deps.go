@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/script"
 	"github.com/redub/redub/shared/storage"
 )
 
@@ -25,6 +29,11 @@ type Objects interface {
 	Delete(ctx context.Context, keys ...string) error
 }
 
+// Edits reads a job's segment edits (job.Store).
+type Edits interface {
+	Edits(ctx context.Context, jobID uuid.UUID) (map[int]job.Edit, error)
+}
+
 // Deps is what the steps share.
 type Deps struct {
 	Objects Objects
@@ -32,6 +41,17 @@ type Deps struct {
 	Ledger  *ledger.Ledger
 	Log     *slog.Logger
 	Limits  media.Limits
+	Edits   Edits // for re-renders (revision 2 and later)
+}
+
+// script loads the job's script with its edits (a re-render's input).
+func (d *Deps) script(ctx context.Context, sc *pipeline.Context) (script.Script, map[int]job.Edit, error) {
+	edits, err := d.Edits.Edits(ctx, sc.Job.ID)
+	if err != nil {
+		return script.Script{}, nil, err
+	}
+	sp, err := script.Load(ctx, d.Objects, sc.Job, edits)
+	return sp, edits, err
 }
 
 // download copies an object into dir and returns the local path.

@@ -12,6 +12,7 @@ import (
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/openai"
 	"github.com/redub/redub/shared/openai/openaitest"
+	"github.com/redub/redub/shared/speech"
 )
 
 // Audio over the upload limit is cut into pieces, each transcribed by the
@@ -31,9 +32,9 @@ func TestStitchPiecesOnTheOriginalTimeline(t *testing.T) {
 	require.Len(t, chunks, 4)
 
 	fake := openaitest.New(t)
-	client := openai.New(fake.URL, fake.APIKey, &http.Client{})
-	tr, paid, err := stitch(context.Background(), chunks, func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error) {
-		part, _, err := client.Transcribe(ctx, c.Path, openai.TranscribeRequest{})
+	engine := &speech.Whisper{Client: openai.New(fake.URL, fake.APIKey, &http.Client{})}
+	tr, paid, err := stitch(context.Background(), chunks, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
+		part, _, err := engine.Transcribe(ctx, c.Path, speech.Request{})
 		return part, i == 3, err // pretend the ledger had the last piece already
 	})
 	require.NoError(t, err)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redub/redub/shared/elevenlabs"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/script"
 	"github.com/redub/redub/shared/speech"
 )
 
@@ -31,34 +33,82 @@ type Line struct {
 type Synthesize struct {
 	*Deps
 	Engine     Voicer
-	Ext        string // the clips' extension: "mp3" (ElevenLabs) or "wav" (espeak-ng)
-	Voice      string // default voice when the job names none
-	EngineName string // for the step's usage: "elevenlabs" or "espeak-ng"
+	Ext        string   // the clips' extension: "mp3" (ElevenLabs) or "wav" (espeak-ng)
+	Voice      string   // default voice when the job names none
+	Voices     []string // voices handed to speakers the job does not map (ELEVENLABS_VOICES, or espeak-ng's variants)
+	EngineName string   // for the step's usage: "elevenlabs" or "espeak-ng"
+	// Shortener rewrites a translated line that would need more than
+	// speech.TempoBound to fit its slot, once; nil never rewrites.
+	Shortener Shortener
+	// Cloner makes and deletes instant voice clones (ElevenLabs); nil when
+	// the engine cannot clone, and a job that asks for clones then fails
+	// with that reason.
+	Cloner Cloner
 }
 
 // Name implements pipeline.Step.
 func (s *Synthesize) Name() string { return job.StepSynthesize }
 
+// SpokenFile is the synthesize step's record of the transcript it spoke
+// (shortened lines included), which mix captions.
+const SpokenFile = "spoken.json"
+
 // Clip is one synthesized segment, as the manifest records it.
-type Clip struct {
-	ID    int     `json:"id"`
-	Start float64 `json:"start"`
-	End   float64 `json:"end"`
-	Key   string  `json:"key"`
-}
+type Clip = script.Clip
 
 // Work implements pipeline.Step.
+//
+// Revision 2 and later (a re-render) speak the job's script with its edits
+// (script.Spoken) and voice again only the segments whose text, voice or
+// times differ from the previous revision's clips; the others keep their
+// clips, at no cost. Speakers keep the voices they had.
 func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
-	tr, err := s.loadTranscript(ctx, sc)
+	rev := max(sc.Job.Revision, 1)
+	var (
+		tr   speech.Transcript
+		prev map[int]Clip
+		err  error
+	)
+	if rev > 1 {
+		tr, prev, err = s.revisionScript(ctx, sc)
+	} else {
+		tr, err = s.loadTranscript(ctx, sc)
+	}
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	voice := sc.Job.Params.Voice
-	if voice == "" {
-		voice = s.Voice
+	first := sc.Job.Params.Voice
+	if first == "" {
+		first = s.Voice
+	}
+	speakers := speech.Speakers(tr.Segments)
+	mapped := map[string]string{}
+	for _, c := range prev {
+		if c.Speaker != "" && c.Voice != "" {
+			mapped[c.Speaker] = c.Voice // a re-render keeps each speaker's voice
+		}
+	}
+	for sp, v := range sc.Job.Params.Voices {
+		mapped[sp] = v
+	}
+	if sc.Job.Params.CloneVoices {
+		clones, cleanup, err := s.cloneVoices(ctx, sc, tr, speakers)
+		defer cleanup()
+		if err != nil {
+			return pipeline.Result{}, err
+		}
+		for sp, v := range mapped {
+			clones[sp] = v // a voice the caller named (or a re-render kept) wins over a clone
+		}
+		mapped = clones
+	}
+	voices := AssignVoices(speakers, mapped, first, s.Voices)
+	if v := mapped[""]; v != "" {
+		voices[""] = v // the clone of an undiarized transcript's one voice
 	}
 	var clips []Clip
-	chars, paid, reused := 0, 0, 0
+	prevClips := prev
+	chars, paid, reused, kept, shortened, shortenCalls := 0, 0, 0, 0, 0, 0
 	for i, seg := range tr.Segments {
 		if sc.Canceled(ctx) {
 			return pipeline.Result{}, pipeline.ErrCanceled
@@ -68,15 +118,27 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		if text == "" {
 			continue
 		}
-		prev, next := "", ""
+		prevText, next := "", ""
 		if i > 0 {
-			prev = tr.Segments[i-1].Text
+			prevText = tr.Segments[i-1].Text
 		}
 		if i+1 < len(tr.Segments) {
 			next = tr.Segments[i+1].Text
 		}
-		key := sc.Key(s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
-		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prev, Next: next, Voice: voice, Language: tr.Language}, key)
+		voice := first
+		if v, ok := voices[seg.Speaker]; ok {
+			voice = v
+		}
+		if seg.Voice != "" {
+			voice = seg.Voice // an edit chose this segment's voice
+		}
+		if old, ok := prevClips[seg.ID]; ok && old.Text == text && old.Voice == voice && old.Start == seg.Start && old.End == seg.End {
+			clips = append(clips, old) // unchanged since the previous revision: its clip stands
+			kept++
+			continue
+		}
+		key := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
+		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, key)
 		if err != nil {
 			return pipeline.Result{}, err
 		}
@@ -87,17 +149,111 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		} else {
 			reused++
 		}
-		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key})
+		if s.Shortener != nil && sc.Job.Params.TargetLanguage != "" {
+			slot := seg.End - seg.Start
+			tempo, err := s.tempoOf(ctx, sc, key, slot)
+			if err != nil {
+				return pipeline.Result{}, err
+			}
+			if tempo > speech.TempoBound {
+				// Aim a little under the slot itself (a clip's own silence
+				// does not shrink with its text), so the new line needs no
+				// speed-up.
+				budget := max(8, min(speech.CharBudget(tr.Language, slot), int(0.9*float64(len([]rune(text)))/tempo)))
+				sc.Progress(ctx, s.Name(), 100*float64(i)/float64(max(len(tr.Segments), 1)),
+					fmt.Sprintf("shortening line %d of %d: it needs %.2fx tempo, more than %.2fx", i+1, len(tr.Segments), tempo, speech.TempoBound))
+				short, shortPaid, err := s.Shortener.Shorten(ctx, sc, speech.Segment{ID: seg.ID, Start: seg.Start, End: seg.End, Text: text}, budget, tr.Language)
+				if err != nil {
+					return pipeline.Result{}, err
+				}
+				if short = strings.TrimSpace(short); short != "" && short != text {
+					if shortPaid {
+						shortenCalls++
+					}
+					text = short
+					tr.Segments[i].Text = short
+					// Its own key: the ledger's record of the long line
+					// still points at the long line's clip.
+					shortKey := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d-short.%s", seg.ID, s.Ext))
+					if key, wasPaid, err = s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, shortKey); err != nil {
+						return pipeline.Result{}, err
+					}
+					if wasPaid {
+						paid++
+						chars += len([]rune(text))
+					}
+					shortened++
+				}
+			}
+		}
+		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text})
 	}
 	manifest, err := json.Marshal(clips)
 	if err != nil {
 		return pipeline.Result{}, fmt.Errorf("encode clips: %w", err)
 	}
-	if err := s.putBytes(ctx, sc.Key(s.Name(), "clips.json"), "application/json", manifest); err != nil {
+	if err := s.putBytes(ctx, script.Key(sc.Job.ID, rev, s.Name(), "clips.json"), "application/json", manifest); err != nil {
+		return pipeline.Result{}, err
+	}
+	// What was spoken, shortened lines included: mix captions it.
+	spoken, err := json.Marshal(tr)
+	if err != nil {
+		return pipeline.Result{}, fmt.Errorf("encode spoken transcript: %w", err)
+	}
+	if err := s.putBytes(ctx, script.Key(sc.Job.ID, rev, s.Name(), SpokenFile), "application/json", spoken); err != nil {
 		return pipeline.Result{}, err
 	}
 	engine := s.EngineName
-	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips)}}, nil
+	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips),
+		"speakers": len(speakers), "voices": len(distinct(voices)), "revision": rev, "kept_clips": kept,
+		"shortened": shortened, "shorten_calls": shortenCalls}}, nil
+}
+
+// AssignVoices gives each speaker (in order of first appearance) a voice:
+// the one mapped gives it, else the first of first, pool... not yet taken
+// by another speaker, so speakers sound different while voices last; when
+// they run out, voices are reused in turn.
+func AssignVoices(speakers []string, mapped map[string]string, first string, pool []string) map[string]string {
+	out := map[string]string{}
+	used := map[string]bool{}
+	for _, sp := range speakers {
+		if v, ok := mapped[sp]; ok && v != "" {
+			out[sp] = v
+			used[v] = true
+		}
+	}
+	var candidates []string
+	for _, v := range append([]string{first}, pool...) {
+		if v != "" && !slices.Contains(candidates, v) {
+			candidates = append(candidates, v)
+		}
+	}
+	turn := 0
+	for _, sp := range speakers {
+		if _, ok := out[sp]; ok {
+			continue
+		}
+		i := slices.IndexFunc(candidates, func(v string) bool { return !used[v] })
+		switch {
+		case i >= 0:
+			out[sp] = candidates[i]
+			used[candidates[i]] = true
+		case len(candidates) > 0:
+			out[sp] = candidates[turn%len(candidates)]
+			turn++
+		default:
+			out[sp] = first
+		}
+	}
+	return out
+}
+
+func distinct(m map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range m {
+		out[v] = true
+	}
+	return out
 }
 
 // ElevenLabsVoicer speaks through ElevenLabs, each segment one ledger call.
@@ -152,4 +308,22 @@ func (v *LocalVoicer) Voice(ctx context.Context, _ *pipeline.Context, l Line, ke
 		return "", false, err
 	}
 	return key, true, nil
+}
+
+// revisionScript is what a re-render speaks: the job's script with its
+// edits, and the clips of the revision before, by segment.
+func (s *Synthesize) revisionScript(ctx context.Context, sc *pipeline.Context) (speech.Transcript, map[int]Clip, error) {
+	sp, edits, err := s.script(ctx, sc)
+	if err != nil {
+		return speech.Transcript{}, nil, err
+	}
+	clips, _, err := script.LatestClips(ctx, s.Objects, sc.Job.ID, sc.Job.Revision-1)
+	if err != nil {
+		return speech.Transcript{}, nil, err
+	}
+	prev := make(map[int]Clip, len(clips))
+	for _, c := range clips {
+		prev[c.ID] = c
+	}
+	return sp.Spoken(edits), prev, nil
 }

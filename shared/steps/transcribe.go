@@ -13,22 +13,29 @@ import (
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
-	"github.com/redub/redub/shared/openai"
 	"github.com/redub/redub/shared/pipeline"
 	"github.com/redub/redub/shared/speech"
 )
 
-// Transcriber is an engine of the transcribe step: it turns the job's speech
-// WAV into a timed transcript and says what it used (engine, seconds paid).
-type Transcriber interface {
-	Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error)
+// Engine is the transcribe step's speech.Transcriber with what the step
+// needs to know about it: its name and model (for usage and the ledger),
+// whether it is paid (each piece then goes through the ledger), and the
+// largest piece it takes in one request.
+type Engine struct {
+	Name, Model string
+	Paid        bool
+	// PieceBytes is the largest WAV piece sent in one request; 0 sends the
+	// whole file.
+	PieceBytes  int64
+	Transcriber speech.Transcriber
 }
 
-// Transcribe turns the speech WAV into timed segments with its engine,
-// chosen at cold start (Wiring.Transcribe).
+// Transcribe turns the speech WAV into timed segments (with speakers when
+// the engine tells them apart) with its engine, chosen at cold start
+// (Wiring.Transcribe from TRANSCRIBE_ENGINE).
 type Transcribe struct {
 	*Deps
-	Engine Transcriber
+	Engine Engine
 }
 
 // Name implements pipeline.Step.
@@ -41,7 +48,7 @@ func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if err != nil {
 		return pipeline.Result{}, err
 	}
-	tr, usage, err := t.Engine.Transcribe(ctx, sc, wav)
+	tr, usage, err := t.transcribe(ctx, sc, wav)
 	if err != nil {
 		return pipeline.Result{}, err
 	}
@@ -53,54 +60,52 @@ func (t *Transcribe) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 		return pipeline.Result{}, err
 	}
 	usage["segments"] = len(tr.Segments)
+	usage["speakers"] = len(speech.Speakers(tr.Segments))
 	return pipeline.Result{Outputs: outs, Usage: usage}, nil
 }
 
-// LocalTranscriber is the offline engine (pocketsphinx).
-type LocalTranscriber struct{ Engine speech.Transcriber }
-
-// Transcribe implements Transcriber.
-func (l LocalTranscriber) Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
-	sc.Progress(ctx, job.StepTranscribe, 10, "transcribing (pocketsphinx)")
-	tr, u, err := l.Engine.Transcribe(ctx, wav, sc.Job.Params.SourceLanguage)
-	return tr, map[string]any{"engine": "pocketsphinx", "audio_seconds": u.AudioSeconds}, err
-}
-
-// OpenAITranscriber transcribes with OpenAI: the WAV is cut under the upload
-// limit, each piece one ledger call, and the pieces stitched on the
+// transcribe runs the engine on the WAV, cut under the engine's upload limit:
+// each piece of a paid engine is one ledger call (a retry after a failure
+// in piece n reuses pieces 1..n-1), and the pieces are stitched on the
 // original timeline.
-type OpenAITranscriber struct {
-	*Deps
-	Client *openai.Client
-	Model  string
-	// PieceBytes is the largest WAV piece sent in one request (default:
-	// OpenAI's upload limit less 1 MiB).
-	PieceBytes int64
-}
-
-// Transcribe implements Transcriber.
-func (t *OpenAITranscriber) Transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
-	limit := t.PieceBytes
-	if limit == 0 {
-		limit = openai.MaxUploadBytes - 1<<20
-	}
-	chunks, err := media.SplitWAV(ctx, wav, sc.Dir, limit)
-	if err != nil {
-		return speech.Transcript{}, nil, err
-	}
-	out, seconds, err := stitch(ctx, chunks, func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error) {
-		if sc.Canceled(ctx) {
-			return openai.Transcript{}, false, pipeline.ErrCanceled
+func (t *Transcribe) transcribe(ctx context.Context, sc *pipeline.Context, wav string) (speech.Transcript, map[string]any, error) {
+	e := t.Engine
+	p := sc.Job.Params
+	req := speech.Request{Language: p.SourceLanguage, NumSpeakers: p.NumSpeakers, Keyterms: p.Keyterms}
+	chunks := []media.Chunk{{Path: wav}}
+	if e.PieceBytes > 0 {
+		var err error
+		if chunks, err = media.SplitWAV(ctx, wav, sc.Dir, e.PieceBytes); err != nil {
+			return speech.Transcript{}, nil, err
 		}
-		sc.Progress(ctx, job.StepTranscribe, 5+90*float64(i)/float64(len(chunks)), fmt.Sprintf("transcribing part %d of %d", i+1, len(chunks)))
+	}
+	out, seconds, err := stitch(ctx, chunks, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
+		if sc.Canceled(ctx) {
+			return speech.Transcript{}, false, pipeline.ErrCanceled
+		}
+		stage := fmt.Sprintf("transcribing (%s)", e.Name)
+		if len(chunks) > 1 {
+			stage = fmt.Sprintf("transcribing part %d of %d (%s)", i+1, len(chunks), e.Name)
+		}
+		sc.Progress(ctx, job.StepTranscribe, 5+90*float64(i)/float64(len(chunks)), stage)
+		if !e.Paid {
+			tr, _, err := e.Transcriber.Transcribe(ctx, c.Path, req)
+			return tr, false, err
+		}
 		sum, err := fileSHA256(c.Path)
 		if err != nil {
-			return openai.Transcript{}, false, err
+			return speech.Transcript{}, false, err
 		}
-		call := ledger.Call{Provider: "openai", Operation: "transcribe", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: job.StepTranscribe,
-			Request: map[string]any{"model": t.Model, "language": sc.Job.Params.SourceLanguage, "audio_sha256": sum}}
+		request := map[string]any{"engine": e.Name, "model": e.Model, "language": req.Language, "audio_sha256": sum}
+		if req.NumSpeakers > 0 {
+			request["num_speakers"] = req.NumSpeakers
+		}
+		if len(req.Keyterms) > 0 {
+			request["keyterms"] = req.Keyterms
+		}
+		call := ledger.Call{Provider: e.Name, Operation: "transcribe", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: job.StepTranscribe, Request: request}
 		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
-			tr, u, err := t.Client.Transcribe(ctx, c.Path, openai.TranscribeRequest{Model: t.Model, Language: sc.Job.Params.SourceLanguage})
+			tr, u, err := e.Transcriber.Transcribe(ctx, c.Path, req)
 			if err != nil {
 				return ledger.Outcome{}, err
 			}
@@ -109,9 +114,9 @@ func (t *OpenAITranscriber) Transcribe(ctx context.Context, sc *pipeline.Context
 			return ledger.Outcome{Result: res, Usage: us}, nil
 		})
 		if err != nil {
-			return openai.Transcript{}, false, err
+			return speech.Transcript{}, false, err
 		}
-		var part openai.Transcript
+		var part speech.Transcript
 		if err := json.Unmarshal(o.Result, &part); err != nil {
 			return part, false, fmt.Errorf("decode stored transcript: %w", err)
 		}
@@ -120,15 +125,25 @@ func (t *OpenAITranscriber) Transcribe(ctx context.Context, sc *pipeline.Context
 	if err != nil {
 		return out, nil, err
 	}
-	return out, map[string]any{"engine": "openai", "model": t.Model, "audio_seconds": seconds, "pieces": len(chunks)}, nil
+	out.Engine = e.Name
+	usage := map[string]any{"engine": e.Name, "pieces": len(chunks)}
+	if e.Model != "" {
+		usage["model"] = e.Model
+	}
+	if e.Paid {
+		usage["audio_seconds"] = seconds
+	} else {
+		usage["audio_seconds"] = out.Duration
+	}
+	return out, usage, nil
 }
 
 // stitch transcribes the pieces in order and joins their segments on the
-// original timeline: each piece's times are shifted by where it starts, and
-// ids run on. It returns the transcript and the seconds actually paid for
-// (pieces the ledger reused cost nothing).
-func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx context.Context, i int, c media.Chunk) (openai.Transcript, bool, error)) (speech.Transcript, float64, error) {
-	out := speech.Transcript{Engine: "openai"}
+// original timeline: each piece's times (segments and words) are shifted by
+// where it starts, and ids run on. It returns the transcript and the seconds
+// actually paid for (pieces the ledger reused cost nothing).
+func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error)) (speech.Transcript, float64, error) {
+	out := speech.Transcript{Segments: []speech.Segment{}}
 	paid := 0.0
 	for i, c := range chunks {
 		part, reused, err := transcribe(ctx, i, c)
@@ -137,11 +152,24 @@ func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx conte
 		}
 		offset := c.Start.Seconds()
 		for _, s := range part.Segments {
-			out.Segments = append(out.Segments, speech.Segment{ID: len(out.Segments), Start: s.Start + offset, End: s.End + offset, Text: s.Text})
+			s.ID = len(out.Segments)
+			s.Start += offset
+			s.End += offset
+			words := make([]speech.Word, len(s.Words))
+			for j, w := range s.Words {
+				w.Start += offset
+				w.End += offset
+				words[j] = w
+			}
+			if len(words) > 0 {
+				s.Words = words
+			}
+			out.Segments = append(out.Segments, s)
 		}
 		if out.Language == "" {
 			out.Language = part.Language
 		}
+		out.Engine = part.Engine
 		out.Duration = offset + part.Duration
 		if !reused {
 			paid += part.Duration
@@ -152,6 +180,11 @@ func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx conte
 
 // storeTranscript writes transcript.json, SRT and WebVTT for a step.
 func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step string, tr speech.Transcript, lang string) ([]pipeline.Output, error) {
+	return d.storeTranscriptAt(ctx, sc, func(file string) string { return sc.Key(step, file) }, tr, lang)
+}
+
+// storeTranscriptAt is storeTranscript with the files' keys from keyOf.
+func (d *Deps) storeTranscriptAt(ctx context.Context, sc *pipeline.Context, keyOf func(file string) string, tr speech.Transcript, lang string) ([]pipeline.Output, error) {
 	suffix := ""
 	if lang != "" {
 		suffix = "." + lang
@@ -163,7 +196,7 @@ func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step s
 	}
 	segs := make([]captions.Segment, len(tr.Segments))
 	for i, s := range tr.Segments {
-		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
+		segs[i] = captions.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text, Speaker: s.Speaker}
 	}
 	files := []struct {
 		file, kind, filename, ctype string
@@ -175,7 +208,7 @@ func (d *Deps) storeTranscript(ctx context.Context, sc *pipeline.Context, step s
 	}
 	outs := make([]pipeline.Output, 0, len(files))
 	for _, f := range files {
-		key := sc.Key(step, f.file)
+		key := keyOf(f.file)
 		if err := d.putBytes(ctx, key, f.ctype, f.body); err != nil {
 			return nil, err
 		}

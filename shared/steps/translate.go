@@ -18,6 +18,10 @@ type Translate struct {
 	*Deps
 	OpenAI *openai.Client // nil when OPENAI_API_KEY is not set
 	Model  string
+	// Slots makes translation slot-aware: each segment goes with its
+	// duration and a character budget from the target language's speaking
+	// rate (speech.CharBudget), and the model is asked to stay within it.
+	Slots bool
 }
 
 // Name implements pipeline.Step.
@@ -41,11 +45,14 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 	segs := make([]openai.Segment, len(tr.Segments))
 	for i, s := range tr.Segments {
 		segs[i] = openai.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text}
+		if t.Slots {
+			segs[i].MaxChars = speech.CharBudget(target, s.End-s.Start)
+		}
 	}
 	// One ledger entry per paid request: each chunk the client would send in
 	// one request is its own call, so a retry after a failure in chunk n
 	// reuses chunks 1..n-1.
-	req := openai.TranslateRequest{Model: t.Model, Source: tr.Language, Target: target}
+	req := openai.TranslateRequest{Model: t.Model, Source: tr.Language, Target: target, Keyterms: sc.Job.Params.Keyterms, Slots: t.Slots}
 	var out []openai.Segment
 	usage := map[string]any{}
 	var promptTokens, completionTokens, paid, reused float64
@@ -56,7 +63,7 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 		}
 		sc.Progress(ctx, t.Name(), 10+80*float64(i)/float64(len(chunks)), fmt.Sprintf("translating to %s (part %d of %d)", target, i+1, len(chunks)))
 		call := ledger.Call{Provider: "openai", Operation: "translate", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: t.Name(),
-			Request: map[string]any{"model": t.Model, "source": tr.Language, "target": target, "segments": chunk}}
+			Request: map[string]any{"model": t.Model, "source": tr.Language, "target": target, "segments": chunk, "keyterms": req.Keyterms, "slots": t.Slots}}
 		o, err := t.Ledger.Do(ctx, call, func(ctx context.Context) (ledger.Outcome, error) {
 			got, u, err := t.OpenAI.Translate(ctx, chunk, req)
 			if err != nil {
@@ -88,8 +95,13 @@ func (t *Translate) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Re
 		}
 	}
 	translated := speech.Transcript{Language: target, Duration: tr.Duration, Engine: "openai"}
+	byID := make(map[int]speech.Segment, len(tr.Segments))
+	for _, s := range tr.Segments {
+		byID[s.ID] = s
+	}
 	for _, s := range out {
-		translated.Segments = append(translated.Segments, speech.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text})
+		src := byID[s.ID]
+		translated.Segments = append(translated.Segments, speech.Segment{ID: s.ID, Start: s.Start, End: s.End, Text: s.Text, Speaker: src.Speaker, Source: src.Text})
 	}
 	outs, err := t.storeTranscript(ctx, sc, t.Name(), translated, target)
 	if err != nil {

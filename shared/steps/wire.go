@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/redub/redub/shared/asset"
+	"github.com/redub/redub/shared/config"
 	"github.com/redub/redub/shared/elevenlabs"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
@@ -48,7 +49,8 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	store := storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{})
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
 	lease := app.Config.Pipeline.StepLease
-	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log}
+	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log,
+		Edits: job.NewStore(db)}
 	pr := &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		StepsPerUser: app.Config.Pipeline.StepsPerUser,
 		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
@@ -78,29 +80,44 @@ func (w *Wiring) ElevenLabs() *elevenlabs.Client {
 	return elevenlabs.New(w.App.Config.ElevenLabsBaseURL, w.App.Config.ElevenLabsAPIKey, &http.Client{Timeout: 2 * time.Minute})
 }
 
-// Transcribe builds the transcribe step with its engine: OpenAI when
-// OPENAI_API_KEY is set, pocketsphinx otherwise.
+// Transcribe builds the transcribe step with the engine TRANSCRIBE_ENGINE
+// resolved to (config: auto prefers ElevenLabs, then OpenAI, then local).
 func (w *Wiring) Transcribe() (*Transcribe, error) {
-	if c := w.OpenAI(); c != nil {
-		return &Transcribe{Deps: w.Deps, Engine: &OpenAITranscriber{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Transcribe}}, nil
+	cfg := w.App.Config
+	switch cfg.Speech.Engine {
+	case config.EngineElevenLabs:
+		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineElevenLabs, Model: cfg.Speech.ScribeModel, Paid: true,
+			Transcriber: &speech.Scribe{Client: w.ElevenLabs(), Model: cfg.Speech.ScribeModel}}}, nil
+	case config.EngineOpenAI:
+		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineOpenAI, Model: cfg.Models.Transcribe, Paid: true,
+			PieceBytes: openai.MaxUploadBytes - 1<<20, Transcriber: &speech.Whisper{Client: w.OpenAI(), Model: cfg.Models.Transcribe}}}, nil
 	}
 	local, err := speech.NewPocketsphinx("")
 	if err != nil {
 		return nil, err
 	}
-	return &Transcribe{Deps: w.Deps, Engine: LocalTranscriber{Engine: local}}, nil
+	return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EnginePocketsphinx, Transcriber: local}}, nil
 }
 
 // Synthesize builds the synthesize step with its engine: ElevenLabs when
 // ELEVENLABS_API_KEY is set, espeak-ng otherwise.
 func (w *Wiring) Synthesize() (*Synthesize, error) {
+	var short Shortener
+	if c := w.OpenAI(); c != nil && w.App.Config.Speech.SlotAware {
+		short = &OpenAIShortener{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Translate}
+	}
 	if c := w.ElevenLabs(); c != nil {
+		voices := w.App.Config.Speech.Voices
+		if len(voices) == 0 {
+			voices = elevenlabs.PremadeVoices()
+		}
 		return &Synthesize{Deps: w.Deps, Engine: &ElevenLabsVoicer{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Speech},
-			Ext: "mp3", Voice: w.App.Config.Models.Voice, EngineName: "elevenlabs"}, nil
+			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c, Shortener: short}, nil
 	}
 	local, err := speech.NewEspeak("")
 	if err != nil {
 		return nil, err
 	}
-	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", EngineName: "espeak-ng"}, nil
+	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", Voices: speech.EspeakVariants(),
+		EngineName: "espeak-ng", Shortener: short}, nil
 }

@@ -2,7 +2,10 @@
 // text-to-speech API that speaks its HTTP protocol, so tests run the real
 // client code against it on 127.0.0.1.
 //
-// It serves POST /v1/text-to-speech/{voice_id}?output_format=mp3_...: it
+// It serves Scribe (POST /v1/speech-to-text, multipart: the words of a known
+// script, see SetScript, diarized when asked), instant voice clones
+// (POST /v1/voices/add, DELETE /v1/voices/{voice_id}, see Clones) and
+// POST /v1/text-to-speech/{voice_id}?output_format=mp3_...: it
 // checks the xi-api-key header, the voice id (20 letters and digits), the
 // output format (ElevenLabs' mp3 formats) and the JSON body (text required,
 // model_id one of ElevenLabs' models, previous_text and next_text strings),
@@ -60,6 +63,11 @@ type Server struct {
 	calls      int
 	characters int
 	requests   []Request
+
+	script      []Line
+	sttCalls    int
+	sttRequests []STTRequest
+	clones      []Clone
 }
 
 // Request is an accepted text-to-speech request.
@@ -68,6 +76,7 @@ type Request struct {
 	OutputFormat string          // the output_format query parameter, "" when absent
 	Body         json.RawMessage // the JSON body as sent
 	Accept       string
+	Seconds      float64 // the length of the audio answered (0 until it is made, or when it failed)
 }
 
 // New starts a fake on 127.0.0.1 with a random key, stopped when t ends.
@@ -81,6 +90,9 @@ func New(t testing.TB) *Server {
 	s := &Server{APIKey: "sk_" + randomHex(24), dir: t.TempDir()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/text-to-speech/{voice_id}", s.textToSpeech)
+	mux.HandleFunc("POST /v1/speech-to-text", s.speechToText)
+	mux.HandleFunc("POST /v1/voices/add", s.addVoice)
+	mux.HandleFunc("DELETE /v1/voices/{voice_id}", s.deleteVoice)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 	})
@@ -225,28 +237,7 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	switch key := r.Header.Get("xi-api-key"); {
-	case key == "":
-		writeDetail(w, http.StatusUnauthorized, "needs_authorization", "Neither authorization header nor xi-api-key received, please provide one.")
-		return
-	case key != s.APIKey:
-		writeDetail(w, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
-		return
-	}
-	s.mu.Lock()
-	var f *Failure
-	if len(s.failures) > 0 {
-		f = &s.failures[0]
-		s.failures = s.failures[1:]
-	}
-	s.mu.Unlock()
-	if f != nil {
-		for k, vs := range f.Header {
-			for _, v := range vs {
-				w.Header().Add(k, v)
-			}
-		}
-		writeDetail(w, f.Status, f.Code, f.Message)
+	if !s.authorized(w, r) || s.injected(w) {
 		return
 	}
 
@@ -295,6 +286,7 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{VoiceID: voice, OutputFormat: r.URL.Query().Get("output_format"), Body: raw, Accept: r.Header.Get("Accept")})
+	index := len(s.requests) - 1
 	htmlInstead := s.notAudio > 0
 	if htmlInstead {
 		s.notAudio--
@@ -306,13 +298,14 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	audio, err := s.speak(r.Context(), *body.Text, format)
+	audio, seconds, err := s.speak(r.Context(), *body.Text, format)
 	if err != nil {
 		writeDetail(w, http.StatusInternalServerError, "internal_error", "elevenlabstest: "+err.Error())
 		return
 	}
 	chars := utf8.RuneCountInString(*body.Text)
 	s.mu.Lock()
+	s.requests[index].Seconds = seconds
 	s.characters += chars
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "audio/mpeg")
@@ -322,32 +315,71 @@ func (s *Server) textToSpeech(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(audio)
 }
 
+// authorized checks the xi-api-key header, answering 401 when it is wrong.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	switch key := r.Header.Get("xi-api-key"); {
+	case key == "":
+		writeDetail(w, http.StatusUnauthorized, "needs_authorization", "Neither authorization header nor xi-api-key received, please provide one.")
+		return false
+	case key != s.APIKey:
+		writeDetail(w, http.StatusUnauthorized, "invalid_api_key", "Invalid API key")
+		return false
+	}
+	return true
+}
+
+// injected answers the next injected failure, if there is one.
+func (s *Server) injected(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	var f *Failure
+	if len(s.failures) > 0 {
+		f = &s.failures[0]
+		s.failures = s.failures[1:]
+	}
+	s.mu.Unlock()
+	if f == nil {
+		return false
+	}
+	for k, vs := range f.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	writeDetail(w, f.Status, f.Code, f.Message)
+	return true
+}
+
 // speak says text with espeak-ng and encodes it as format
 // (mp3_<rate>_<kbps>) with ffmpeg.
-func (s *Server) speak(ctx context.Context, text, format string) ([]byte, error) {
+func (s *Server) speak(ctx context.Context, text, format string) ([]byte, float64, error) {
 	rate, kbps, ok := mp3Params(format)
 	if !ok {
-		return nil, fmt.Errorf("unknown format %q", format)
+		return nil, 0, fmt.Errorf("unknown format %q", format)
 	}
 	dir, err := os.MkdirTemp(s.dir, "tts-*")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	txt, wav, mp3 := filepath.Join(dir, "text.txt"), filepath.Join(dir, "speech.wav"), filepath.Join(dir, "speech.mp3")
 	if err := os.WriteFile(txt, []byte(text), 0o600); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// The paths are the fake's own and rate and kbps come from a fixed list;
 	// the text goes through a file, never the command line.
 	if out, err := exec.CommandContext(ctx, "espeak-ng", "-w", wav, "-f", txt).CombinedOutput(); err != nil { //nolint:gosec // see above
-		return nil, fmt.Errorf("espeak-ng: %w: %s", err, out)
+		return nil, 0, fmt.Errorf("espeak-ng: %w: %s", err, out)
+	}
+	pcm, err := os.ReadFile(wav)
+	if err != nil {
+		return nil, 0, err
 	}
 	if out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", //nolint:gosec // see above
 		"-i", wav, "-ac", "1", "-ar", rate, "-codec:a", "libmp3lame", "-b:a", kbps+"k", "-f", "mp3", mp3).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ffmpeg: %w: %s", err, out)
+		return nil, 0, fmt.Errorf("ffmpeg: %w: %s", err, out)
 	}
-	return os.ReadFile(mp3)
+	b, err := os.ReadFile(mp3)
+	return b, wavSeconds(pcm), err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

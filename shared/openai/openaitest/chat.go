@@ -31,8 +31,9 @@ type chatRequest struct {
 
 // segmentIn is a segment of the user message.
 type segmentIn struct {
-	ID   *int    `json:"id"`
-	Text *string `json:"text"`
+	ID       *int    `json:"id"`
+	Text     *string `json:"text"`
+	MaxChars *int    `json:"max_chars"`
 }
 
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +65,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		Segments []segmentIn `json:"segments"`
 	}
 	var target string
+	shorten := false
 	for _, m := range req.Messages {
 		text := contentText(m.Content)
 		switch m.Role {
@@ -77,6 +79,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			if m := targetLine().FindStringSubmatch(text); m != nil {
 				target = strings.TrimSpace(m[1])
 			}
+			shorten = shorten || strings.HasPrefix(text, "You shorten")
 		}
 	}
 	for _, sg := range segs.Segments {
@@ -92,6 +95,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.chats = append(s.chats, json.RawMessage(raw))
 	refuse := s.refusals > 0
+	wordy := s.wordy
 	var corrupt Corruption
 	if refuse {
 		s.refusals--
@@ -107,7 +111,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	if refuse {
 		message["refusal"] = "I'm sorry, but I can't help with that request."
 	} else {
-		content, finish = answer(segs.Segments, target, corrupt)
+		content, finish = answer(segs.Segments, target, corrupt, wordy, shorten)
 		message["content"] = content
 	}
 	prompt := tokens(len(raw))
@@ -133,15 +137,26 @@ func targetLine() *regexp.Regexp {
 func tokens(chars int) int { return max(1, (chars+3)/4) }
 
 // answer is the model's structured answer: each text prefixed with
-// "[target] ", spoiled as c says.
-func answer(in []segmentIn, target string, c Corruption) (content, finish string) {
+// "[target] " (made wordy times longer when SetWordy asked for it), cut to
+// the segment's max_chars at a word boundary when it has one, as a model that
+// follows the instruction would; a request to shorten (the system message
+// starts "You shorten") keeps the text and only cuts it. Then it is spoiled
+// as c says.
+func answer(in []segmentIn, target string, c Corruption, wordy float64, shorten bool) (content, finish string) {
 	type seg struct {
 		ID   int    `json:"id"`
 		Text string `json:"text"`
 	}
 	out := make([]seg, 0, len(in)+1)
 	for _, sg := range in {
-		out = append(out, seg{ID: *sg.ID, Text: "[" + target + "] " + *sg.Text})
+		text := *sg.Text
+		if !shorten {
+			text = "[" + target + "] " + lengthen(text, wordy)
+		}
+		if sg.MaxChars != nil && *sg.MaxChars > 0 {
+			text = cut(text, *sg.MaxChars)
+		}
+		out = append(out, seg{ID: *sg.ID, Text: text})
 	}
 	finish = "stop"
 	switch c {
@@ -169,6 +184,34 @@ func answer(in []segmentIn, target string, c Corruption) (content, finish string
 		content, finish = content[:len(content)*2/3], "length"
 	}
 	return content, finish
+}
+
+// lengthen repeats text's words until it is factor times as long (a verbose
+// translation); factor <= 1 leaves it.
+func lengthen(text string, factor float64) string {
+	words := strings.Fields(text)
+	if factor <= 1 || len(words) == 0 {
+		return text
+	}
+	want := int(float64(len(text)) * factor)
+	b := strings.Builder{}
+	b.WriteString(text)
+	for i := 0; b.Len() < want; i++ {
+		b.WriteString(" " + strings.Trim(words[i%len(words)], ".,!?"))
+	}
+	return b.String()
+}
+
+// cut shortens text to at most n bytes at the last space before the cut.
+func cut(text string, n int) string {
+	if len(text) <= n {
+		return text
+	}
+	t := text[:n]
+	if i := strings.LastIndexByte(t, ' '); i > 0 {
+		t = t[:i]
+	}
+	return strings.TrimRight(t, " ,;:")
 }
 
 // contentText is a message's content: a string, or the text parts of an

@@ -68,6 +68,7 @@ type Server struct {
 	delay    time.Duration
 	failures []Failure
 	refusals int
+	wordy    float64
 	corrupt  []Corruption
 	calls    Calls
 	uploads  []Upload
@@ -171,6 +172,15 @@ func (s *Server) RefuseNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refusals += n
+}
+
+// SetWordy makes every translation factor times as long as its source
+// (the source's words repeated), like a model whose translations run longer
+// than the source's time slots; a segment's max_chars still bounds it.
+func (s *Server) SetWordy(factor float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wordy = factor
 }
 
 // Corruption is a way for the model's structured answer to be wrong.

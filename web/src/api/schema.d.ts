@@ -307,6 +307,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/jobs/{id}/transcript": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A job's segments with speaker, times, source text, translation and voice (edits applied) */
+        get: operations["getTranscript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/jobs/{id}/segments/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Edit one segment of a finished voiceover job, for the next re-render */
+        patch: operations["editSegment"];
+        trace?: never;
+    };
+    "/jobs/{id}/rerender": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render an edited voiceover job again as a new revision
+         * @description Re-synthesizes only the segments whose text, voice or times changed and mixes again; captions are rewritten. The previous revision's outputs stay downloadable until the new revision succeeds.
+         */
+        post: operations["rerenderJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/webhooks": {
         parameters: {
             query?: never;
@@ -446,8 +500,20 @@ export interface components {
             source_language?: string;
             /** @description Translate to this language: one of ar, bg, cs, da, de, el, en, en-GB, en-US, es, es-ES, es-MX, fi, fil, fr, fr-CA, hi, hr, id, it, ja, ko, ms, nl, pl, pt, pt-BR, pt-PT, ro, ru, sk, sv, ta, tr, uk, zh, zh-CN, zh-TW. Case does not matter; the job shows the code as listed (ES is es, pt-br is pt-BR). Any other value is a 400. */
             target_language?: string;
-            /** @description Synthesis voice id (voiceover). */
+            /** @description Synthesis voice id (voiceover): Speaker 1's voice, or everyone's when speakers are not told apart. */
             voice?: string;
+            /** @description How many people speak: a hint for telling them apart. */
+            num_speakers?: number;
+            /** @description Words and names to recognise as written (ElevenLabs Scribe) and keep untranslated. */
+            keyterms?: string[];
+            /** @description Voice id per speaker label ("Speaker 1" to "Speaker 32"), voiceover only. Unmapped speakers get distinct voices. */
+            voices?: {
+                [key: string]: string;
+            };
+            /** @description Clone each speaker's own voice (ElevenLabs instant clone, deleted after the job). Needs clone_consent. */
+            clone_voices?: boolean;
+            /** @description You state that you have the right to clone every voice in this media. Required with clone_voices. */
+            clone_consent?: boolean;
         };
         /** @enum {string} */
         Recipe: "transcode" | "captions" | "voiceover";
@@ -563,6 +629,8 @@ export interface components {
         Job: {
             /** Format: uuid */
             id: string;
+            /** @description 1, then one more per re-render. */
+            revision?: number;
             /** Format: uuid */
             asset_id: string;
             recipe: components["schemas"]["Recipe"];
@@ -581,6 +649,40 @@ export interface components {
             finished_at: string | null;
             steps: components["schemas"]["Step"][];
             outputs: components["schemas"]["Output"][];
+        };
+        Script: {
+            /** Format: uuid */
+            job_id: string;
+            revision: number;
+            /** @description The source language. */
+            language: string;
+            target_language?: string;
+            segments: components["schemas"]["ScriptLine"][];
+        };
+        ScriptLine: {
+            n: number;
+            /** @description "Speaker 1", ...; empty when speakers are not told apart. */
+            speaker: string;
+            start: number;
+            end: number;
+            /** @description What was said. */
+            text: string;
+            /** @description What is spoken instead; null when the job does not translate. */
+            translation: string | null;
+            /** @description The voice that speaks it; empty until synthesized. */
+            voice: string;
+            edited: boolean;
+        };
+        SegmentEdit: {
+            text?: string;
+            translation?: string;
+            /** @description "Speaker 1" to "Speaker 32". */
+            speaker?: string;
+            voice?: string;
+            /** @description Seconds; at or after the previous segment's end. */
+            start?: number;
+            /** @description Seconds; at or before the next segment's start. */
+            end?: number;
         };
         JobPage: {
             items: components["schemas"]["Job"][];
@@ -1205,6 +1307,114 @@ export interface operations {
             /** @description The canceled job. */
             200: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            403: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    getTranscript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID. Malformed ids answer 400; missing ones and other users' answer 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The script of the job's current revision, with the edits made since. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Script"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    editSegment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID. Malformed ids answer 400; missing ones and other users' answer 404. */
+                id: components["parameters"]["id"];
+                /** @description The segment's number (its n in the transcript). */
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SegmentEdit"];
+            };
+        };
+        responses: {
+            /** @description The segment as it now stands. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScriptLine"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            403: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
+            413: components["responses"]["Problem"];
+            415: components["responses"]["Problem"];
+            429: components["responses"]["RateLimited"];
+        };
+    };
+    rerenderJob: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The same key gives the revision it started, without starting another. */
+                "Idempotency-Key": string;
+            };
+            path: {
+                /** @description A UUID. Malformed ids answer 400; missing ones and other users' answer 404. */
+                id: components["parameters"]["id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revision this Idempotency-Key already started. */
+            200: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description A new revision started; its synthesize step is queued. */
+            202: {
+                headers: {
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
