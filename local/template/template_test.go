@@ -116,7 +116,8 @@ func TestLoadRepoTemplate(t *testing.T) {
 		got  func() any
 		want any
 	}{
-		{"parameters", func() any { return tpl.Parameters }, map[string]string{"Stage": "development", "AuthURL": "http://localhost:3000", "LogLevel": "info", "AlertsEndpoint": "", "SecretsPath": ""}},
+		{"parameters", func() any { return tpl.Parameters }, map[string]string{"Stage": "development", "AuthURL": "http://localhost:3000", "LogLevel": "info", "AlertsEndpoint": "", "SecretsPath": "",
+			"MaxActiveJobsPerUser": "10", "MaxActiveJobsPerAsset": "3", "FairShareStepsPerUser": "2"}},
 		{"health function", func() any { return withoutEnv(tpl.Functions["HealthFunction"]) }, &Function{
 			LogicalID: "HealthFunction", Dir: "functions/health", BuildMethod: "makefile",
 			Handler: "bootstrap", Runtime: "provided.al2023", Architecture: "arm64",
