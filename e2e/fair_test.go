@@ -66,6 +66,11 @@ func TestFairUseLimits(t *testing.T) {
 		seedActive(user, a, 2)
 		seedActive(user, b, 1)
 		problem(createJob(token, c, nil, uuid.NewString()), 409, "you already have 3 jobs queued or running")
+		r := e.do(t, call{method: "POST", path: "/uploads", token: token, body: map[string]any{"filename": "d.mp4", "content_type": "video/mp4",
+			"size_bytes": 10, "recipe": "transcode"}})
+		problem(r, 409, "upload without a recipe and start the job later")
+		r = e.do(t, call{method: "POST", path: "/uploads", token: token, body: map[string]any{"filename": "d.mp4", "content_type": "video/mp4", "size_bytes": 10}})
+		require.Equal(t, 201, r.Status, "an upload that starts no job is not capped: %s", r.Body)
 		var n int
 		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE user_id = $1`, user).Scan(&n))
 		require.Equal(t, 3, n, "the refused request made no job")

@@ -74,7 +74,8 @@ func (d *Deps) Assets(ctx context.Context) (*asset.Service, error) {
 	}
 	objects := storage.New(storage.NewClient(awsCfg, d.App.Getenv), d.App.Config.StorageBucket, storage.Options{})
 	return &asset.Service{Store: asset.NewStore(d.DB), Objects: objects,
-		MaxBytes: d.App.Config.Limits.UploadMaxBytes, DailyQuota: d.App.Config.Limits.UploadDailyQuotaBytes}, nil
+		MaxBytes: d.App.Config.Limits.UploadMaxBytes, DailyQuota: d.App.Config.Limits.UploadDailyQuotaBytes,
+		Jobs: d.Jobs(), MaxActiveJobs: d.App.Config.Limits.ActiveJobsPerUser}, nil
 }
 
 // Queue builds the step queue sender.

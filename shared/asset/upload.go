@@ -34,6 +34,11 @@ type Objects interface {
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
+// ActiveJobs counts a user's queued or running jobs (the job store).
+type ActiveJobs interface {
+	Active(ctx context.Context, userID uuid.UUID) (int, error)
+}
+
 // Service runs uploads, downloads and deletions.
 type Service struct {
 	Store      *Store
@@ -41,6 +46,12 @@ type Service struct {
 	MaxBytes   int64
 	DailyQuota int64
 	Now        func() time.Time
+	// Jobs and MaxActiveJobs refuse an upload with a recipe while the user
+	// has MaxActiveJobs jobs queued or running (0: no check), as POST /jobs
+	// would refuse the job its ingest starts. The check is not atomic with
+	// that job's creation; the daily quota bounds what slips past it.
+	Jobs          ActiveJobs
+	MaxActiveJobs int
 }
 
 // UploadRequest is the body of POST /uploads.
@@ -155,6 +166,16 @@ func (s *Service) Start(ctx context.Context, userID uuid.UUID, req UploadRequest
 	ct, recipe, params, err := s.Validate(req)
 	if err != nil {
 		return UploadResponse{}, err
+	}
+	if recipe != nil && s.Jobs != nil && s.MaxActiveJobs > 0 {
+		n, err := s.Jobs.Active(ctx, userID)
+		if err != nil {
+			return UploadResponse{}, err
+		}
+		if n >= s.MaxActiveJobs {
+			return UploadResponse{}, apperr.New(apperr.Conflict, "you already have %d jobs queued or running, the most one account may have at once; "+
+				"wait for one to finish, or upload without a recipe and start the job later", n)
+		}
 	}
 	a, err := s.Store.Create(ctx, NewAsset{UserID: userID, Filename: req.Filename, ContentType: ct, SizeBytes: req.SizeBytes,
 		Recipe: recipe, Params: params, DailyQuota: s.DailyQuota, Now: s.now()})

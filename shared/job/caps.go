@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/redub/redub/shared/apperr"
@@ -51,4 +52,15 @@ func checkCaps(ctx context.Context, tx pgx.Tx, n NewJob) error {
 			"wait for one to finish or cancel one", n.AssetID, asset)
 	}
 	return nil
+}
+
+// Active counts the user's jobs that are queued or running (what
+// Caps.PerUser bounds), for callers that refuse work early: POST /uploads
+// with a recipe, whose job ingest creates later.
+func (s *Store) Active(ctx context.Context, userID uuid.UUID) (int, error) {
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count active jobs: %w", err)
+	}
+	return n, nil
 }

@@ -154,7 +154,8 @@ export interface paths {
          * @description Up to 100 MiB the answer is one presigned PUT; larger files get a multipart upload with a presigned
          *     URL per part, finished with POST /uploads/{id}/complete. URLs expire in 15 minutes and sign the
          *     Content-Type and Content-Length, so S3 refuses anything else. When `recipe` is given, that job starts
-         *     as soon as the upload is verified.
+         *     as soon as the upload is verified; with a recipe, a user who already has MAX_ACTIVE_JOBS_PER_USER jobs
+         *     queued or running gets a 409. Every upload accepted counts against the day's quota, even once deleted.
          */
         post: operations["createUpload"];
         delete?: never;
@@ -1012,6 +1013,7 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Problem"];
             403: components["responses"]["Problem"];
+            409: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             429: components["responses"]["RateLimited"];
