@@ -12,12 +12,13 @@ import (
 )
 
 // TestOnlyTheOwnersWriteTheirTables fails when a package other than a
-// table's owner writes it: jobs, job_steps and outputs belong to shared/job,
-// assets to shared/asset. Tests may seed and inspect rows as they like.
+// table's owner writes it: jobs, job_steps, outputs and job_events belong to
+// shared/job, assets to shared/asset, the webhook tables to shared/webhook. Tests may seed and inspect rows as they like.
 func TestOnlyTheOwnersWriteTheirTables(t *testing.T) {
 	t.Parallel()
-	owners := map[string]string{"jobs": "shared/job", "job_steps": "shared/job", "outputs": "shared/job", "assets": "shared/asset"}
-	write := regexp.MustCompile(`(?i)\b(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(jobs|job_steps|outputs|assets)\b`)
+	owners := map[string]string{"jobs": "shared/job", "job_steps": "shared/job", "outputs": "shared/job", "job_events": "shared/job", "assets": "shared/asset",
+		"webhooks": "shared/webhook", "webhook_deliveries": "shared/webhook", "webhook_attempts": "shared/webhook"}
+	write := regexp.MustCompile(`(?i)\b(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(jobs|job_steps|outputs|job_events|assets|webhooks|webhook_deliveries|webhook_attempts)\b`)
 	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	var offenders []string
