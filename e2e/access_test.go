@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/webhook"
 )
 
 // resources are one user's ids of each kind.
@@ -16,8 +17,9 @@ type resources struct {
 	token                    string
 	user                     string
 	pending, ready, job, out string
+	hook                     string
 	freshPending, freshReady func() string
-	freshJob                 func() string
+	freshJob, freshHook      func() string
 }
 
 func (e *env) upload(t testing.TB, token, name string) string {
@@ -58,6 +60,15 @@ func (e *env) resources(t testing.TB, email string) resources {
 		require.NoError(t, err)
 		return j.ID.String()
 	}
+	// An IP literal: registering checks the addresses of a name, and the
+	// matrix must not depend on DNS.
+	r.freshHook = func() string {
+		h, _, err := webhook.NewStore(e.db).Create(context.Background(), webhook.NewWebhook{UserID: uuid.MustParse(r.user),
+			URL: "https://93.184.215.14/hook", Events: webhook.EventTypes(), IdempotencyKey: uuid.NewString(), RequestHash: []byte("x")})
+		require.NoError(t, err)
+		return h.ID.String()
+	}
+	r.hook = r.freshHook()
 	r.pending = r.freshPending()
 	r.ready = r.freshReady()
 	r.job = r.freshJob()
@@ -97,6 +108,9 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET", "/jobs/%s/transcript", nil, func() string { return a.job }, 409, nil},
 		{"PATCH", "/jobs/%s/segments/0", map[string]any{"text": "Hi."}, func() string { return a.job }, 409, nil},
 		{"POST", "/jobs/%s/rerender", nil, func() string { return a.job }, 409, map[string]string{"Idempotency-Key": uuid.NewString()}},
+		{"GET", "/webhooks/%s/deliveries", nil, func() string { return a.hook }, 200, nil},
+		{"POST", "/webhooks/%s/test", nil, func() string { return a.hook }, 202, nil},
+		{"DELETE", "/webhooks/%s", nil, a.freshHook, 204, nil},
 	}
 	for _, rt := range routes {
 		name := rt.method + " " + fmt.Sprintf(rt.path, "{id}")
@@ -110,6 +124,7 @@ func TestAccessMatrix(t *testing.T) {
 			{"other user's", b.ready, a.token, 404},
 			{"other user's job", b.job, a.token, 404},
 			{"other user's output", b.out, a.token, 404},
+			{"other user's webhook", b.hook, a.token, 404},
 			{"missing", missing, a.token, 404},
 			{"malformed", malformed, a.token, 400},
 			{"signed out, own", rt.own(), "", 401},
@@ -132,6 +147,8 @@ func TestAccessMatrix(t *testing.T) {
 		{"GET", "/assets", nil, nil, 200, 401},
 		{"GET", "/jobs", nil, nil, 200, 401},
 		{"POST", "/jobs", map[string]any{"asset_id": a.ready, "recipe": "captions"}, map[string]string{"Idempotency-Key": uuid.NewString()}, 201, 401},
+		{"GET", "/webhooks", nil, nil, 200, 401},
+		{"POST", "/webhooks", map[string]any{"url": "https://93.184.215.14/plain"}, map[string]string{"Idempotency-Key": uuid.NewString()}, 201, 401},
 	}
 	for _, p := range plain {
 		r := e.do(t, call{method: p.method, path: p.path, body: p.body, token: a.token, headers: p.headers})
@@ -141,7 +158,7 @@ func TestAccessMatrix(t *testing.T) {
 	}
 
 	// Nothing of Bob's changed while Alice probed his ids.
-	for _, path := range []string{"/assets/" + b.ready, "/assets/" + b.pending, "/jobs/" + b.job} {
+	for _, path := range []string{"/assets/" + b.ready, "/assets/" + b.pending, "/jobs/" + b.job, "/webhooks/" + b.hook + "/deliveries"} {
 		r := e.do(t, call{method: "GET", path: path, token: b.token})
 		require.Equal(t, 200, r.Status, path)
 	}
@@ -155,6 +172,9 @@ func TestAccessMatrix(t *testing.T) {
 	for _, it := range list.Items {
 		require.NotEqual(t, a.ready, it.ID)
 	}
+	e.do(t, call{method: "GET", path: "/webhooks", token: b.token}).JSON(t, &list)
+	require.Len(t, list.Items, 1)
+	require.Equal(t, b.hook, list.Items[0].ID)
 
 	// Logging out revokes the token.
 	r := e.do(t, call{method: "POST", path: "/auth/logout", token: a.token})

@@ -87,6 +87,7 @@ func Checks() []Check {
 		{"queue policy sources", "S3 may send to a queue only from this account and from a bucket of this template (aws:SourceAccount and aws:SourceArn)", QueuePolicySources},
 		{"dev login", "AuthDevLoginFunction exists only when Stage is development", DevLoginOnlyInDevelopment},
 		{"canary in production", "every function publishes an alias; production deploys by canary, other stages all at once, with rollback alarms", CanaryInProduction},
+		{"alarm metric limit", "a metric math alarm reads at most 10 metrics (CloudWatch's hard limit; a deploy fails above it)", AlarmMetricLimit},
 		{"log retention", "every function logs to its own log group with a retention", LogRetention},
 		{"secrets per function", "each function's policies grant ssm:GetParameters on exactly the parameters its SECRETS_SSM_NAMES lists; media functions get no session or Google secret", SecretsPerFunction},
 		{"web distribution", "CloudFront: TLS only, CSP/HSTS/frame-ancestors headers, private buckets through origin access control, every API path to the API uncached", WebDistribution},
@@ -239,6 +240,24 @@ func alarmMetrics(props map[string]any) []metric {
 		}
 	}
 	return out
+}
+
+// MaxAlarmMetrics is CloudWatch's hard limit of metrics one metric math
+// alarm may read ("Limits that apply to alarms based on metric math
+// expressions" in the CloudWatch user guide).
+const MaxAlarmMetrics = 10
+
+// AlarmMetricLimit checks that no alarm reads more than [MaxAlarmMetrics]
+// metrics: CloudFormation would refuse it at deploy time, far from the
+// change that added the eleventh function to a route group's alarm.
+func AlarmMetricLimit(t *Template) error {
+	var ps problems
+	for _, id := range t.IDs(TypeAlarm) {
+		if n := len(alarmMetrics(t.Properties(id))); n > MaxAlarmMetrics {
+			ps.add(id, "reads %d metrics, over CloudWatch's limit of %d per alarm: split it into alarms of its own", n, MaxAlarmMetrics)
+		}
+	}
+	return ps.err()
 }
 
 func hasDepthAlarm(t *Template, dlq string) bool {

@@ -193,6 +193,26 @@ func TestBatchItemFailuresRefuses(t *testing.T) {
 	})
 }
 
+func TestAlarmMetricLimitRefuses(t *testing.T) {
+	t.Parallel()
+	runBroken(t, []broken{
+		{"eleven metrics", templatecheck.AlarmMetricLimit, func(_ *testing.T, tpl *templatecheck.Template) {
+			props := tpl.Properties("JobRoutesErrorsAlarm")
+			metrics, _ := props["Metrics"].([]any)
+			var stat any
+			for _, m := range metrics {
+				if mm, _ := m.(map[string]any); mm["MetricStat"] != nil {
+					stat = mm
+				}
+			}
+			for len(metrics) < 12 {
+				metrics = append(metrics, stat)
+			}
+			props["Metrics"] = metrics
+		}, []string{"JobRoutesErrorsAlarm"}},
+	})
+}
+
 func TestVisibilityTimeoutsRefuse(t *testing.T) {
 	t.Parallel()
 	runBroken(t, []broken{

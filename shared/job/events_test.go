@@ -1,0 +1,81 @@
+package job_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/job"
+)
+
+// undispatched reads the outbox as the webhook dispatcher does, marking
+// what it read.
+func undispatched(t *testing.T, b bundle) []job.Event {
+	t.Helper()
+	var evs []job.Event
+	require.NoError(t, b.db.WithTx(context.Background(), func(tx pgx.Tx) error {
+		var err error
+		if evs, err = b.store.UndispatchedEventsTx(context.Background(), tx, 100); err != nil {
+			return err
+		}
+		ids := make([]uuid.UUID, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		return b.store.MarkDispatchedTx(context.Background(), tx, ids)
+	}))
+	return evs
+}
+
+// TestAJobsEndIsInTheOutbox: each way a job ends writes one event, with the
+// end, and a repeat of the end writes none.
+func TestAJobsEndIsInTheOutbox(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	opts := job.ClaimOptions{Lease: 30 * time.Second, MaxAttempts: 3}
+
+	done, _, err := b.store.Create(ctx, job.NewJob{UserID: b.user, AssetID: b.asset, Recipe: job.Transcode})
+	require.NoError(t, err)
+	c, err := b.store.Claim(ctx, done.ID, "transcode", opts)
+	require.NoError(t, err)
+	f, err := b.store.Succeed(ctx, done.ID, "transcode", c.Attempt, nil, nil)
+	require.NoError(t, err)
+	require.True(t, f.Recorded)
+
+	failed, _, err := b.store.Create(ctx, job.NewJob{UserID: b.user, AssetID: b.asset, Recipe: job.Captions})
+	require.NoError(t, err)
+	_, err = b.store.Claim(ctx, failed.ID, "transcode", opts)
+	require.NoError(t, err)
+	changed, err := b.store.Fail(ctx, failed.ID, "transcode", "the file is not media")
+	require.NoError(t, err)
+	require.True(t, changed)
+	changed, err = b.store.Fail(ctx, failed.ID, "transcode", "again")
+	require.NoError(t, err)
+	require.False(t, changed)
+
+	canceled, _, err := b.store.Create(ctx, job.NewJob{UserID: b.user, AssetID: b.asset, Recipe: job.Transcode})
+	require.NoError(t, err)
+	_, err = b.store.Cancel(ctx, b.user, canceled.ID)
+	require.NoError(t, err)
+
+	running, _, err := b.store.Create(ctx, job.NewJob{UserID: b.user, AssetID: b.asset, Recipe: job.Captions})
+	require.NoError(t, err)
+	c, err = b.store.Claim(ctx, running.ID, "transcode", opts)
+	require.NoError(t, err)
+	_, err = b.store.Succeed(ctx, running.ID, "transcode", c.Attempt, nil, nil) // transcribe is next: not an end
+	require.NoError(t, err)
+
+	got := map[uuid.UUID]string{}
+	for _, e := range undispatched(t, b) {
+		require.NotContains(t, got, e.JobID, "one event per end")
+		got[e.JobID] = e.Type
+		require.Equal(t, b.user, e.UserID)
+	}
+	require.Equal(t, map[uuid.UUID]string{done.ID: "job.succeeded", failed.ID: "job.failed", canceled.ID: "job.canceled"}, got)
+	require.Empty(t, undispatched(t, b), "dispatched events are not handed out again")
+}
