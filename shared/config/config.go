@@ -118,6 +118,7 @@ type Config struct {
 	SecretsNames        []string      // SECRETS_SSM_NAMES: the parameters read under SecretsPath
 	Warnings            []string      // non-fatal notes for the caller to log once
 	Pipeline            Pipeline      // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
+	Cost                Cost          // AWS_LAMBDA_FUNCTION_MEMORY_SIZE, LAMBDA_ARCHITECTURE, OUTPUT_RETENTION_DAYS, PRICES_JSON
 }
 
 // ParameterStore reads named parameters directly under an SSM path.
@@ -178,6 +179,7 @@ func Load(ctx context.Context, getenv func(string) string, params ParameterStore
 	l.limits(c)
 	l.observability(c)
 	l.pipeline(c)
+	l.cost(c)
 	l.unusedParams()
 
 	if len(l.errs) > 0 {
