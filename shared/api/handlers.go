@@ -12,8 +12,8 @@ import (
 
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/asset"
-	"github.com/redub/redub/shared/httpapi"
 	"github.com/redub/redub/shared/cost"
+	"github.com/redub/redub/shared/httpapi"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/obs"
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,28 +39,21 @@ func (s *Store) Record(ctx context.Context, us []Usage) error {
 	if len(us) == 0 {
 		return nil
 	}
+	// One row of placeholders per usage: the pooled connection's exec mode
+	// cannot encode arrays of uuids.
 	var (
-		jobs            []uuid.UUID
-		steps, services []string
-		whats, units    []string
-		parts           []*int32
-		attempts        []int32
-		qty             []float64
+		rows []string
+		args []any
 	)
 	for _, u := range us {
-		jobs, steps, services, whats, units = append(jobs, u.JobID), append(steps, u.Step), append(services, u.Service), append(whats, u.What), append(units, u.Unit)
-		var p *int32
-		if u.Part != nil {
-			v := int32(*u.Part)
-			p = &v
-		}
-		parts, attempts, qty = append(parts, p), append(attempts, int32(max(u.Attempt, 1))), append(qty, u.Quantity)
+		n := len(args)
+		rows = append(rows, fmt.Sprintf("($%d::uuid, $%d, $%d::int, $%d::int, $%d, $%d, $%d::float8, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8))
+		args = append(args, u.JobID, u.Step, u.Part, max(u.Attempt, 1), u.Service, u.What, u.Quantity, u.Unit)
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO cost_usage (job_id, step, part, attempt, service, what, quantity, unit)
 		SELECT u.job_id, u.step, u.part, u.attempt, u.service, u.what, u.quantity, u.unit
-		FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::text[], $6::text[], $7::float8[], $8::text[])
-			AS u(job_id, step, part, attempt, service, what, quantity, unit)
-		JOIN jobs ON jobs.id = u.job_id`, jobs, steps, parts, attempts, services, whats, qty, units)
+		FROM (VALUES `+strings.Join(rows, ", ")+`) AS u(job_id, step, part, attempt, service, what, quantity, unit)
+		JOIN jobs ON jobs.id = u.job_id`, args...)
 	if err != nil {
 		return fmt.Errorf("cost: record usage of job %s: %w", us[0].JobID, err)
 	}
@@ -102,8 +96,13 @@ func (s *Store) Totals(ctx context.Context, jobIDs []uuid.UUID) (map[uuid.UUID][
 	if len(jobIDs) == 0 {
 		return out, nil
 	}
+	marks, args := make([]string, len(jobIDs)), make([]any, len(jobIDs))
+	for i, id := range jobIDs {
+		marks[i], args[i] = fmt.Sprintf("$%d::uuid", i+1), id
+	}
 	rows, err := s.db.Query(ctx, `SELECT job_id, service, what, sum(quantity), min(unit)
-		FROM cost_usage WHERE job_id = ANY($1) GROUP BY job_id, service, what ORDER BY job_id, service, what`, jobIDs)
+		FROM cost_usage WHERE job_id IN (`+strings.Join(marks, ", ")+`)
+		GROUP BY job_id, service, what ORDER BY job_id, service, what`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cost: usage totals: %w", err)
 	}

@@ -35,8 +35,8 @@ type App struct {
 	// Metrics writes CloudWatch EMF lines to the log output (Lambda sends
 	// stdout and stderr alike to CloudWatch Logs, which reads them).
 	Metrics *metric.Emitter
-	Version  string
-	Commit   string
+	Version string
+	Commit  string
 
 	getenv  func(string) string
 	dbOnce  sync.Once
