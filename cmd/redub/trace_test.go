@@ -103,7 +103,7 @@ func TestTraceCommand(t *testing.T) {
 		{"+4.000s", "2.750s", "job failed: transcode failed: ffmpeg exited 1"},
 	})
 	require.Contains(t, stdout.String(), "cost per step")
-	requireInOrder(t, stdout.String(), [][]string{{"transcode", "$0.000007", "lambda duration_arm64 0.5 GB-seconds, lambda requests 1 requests"}, {"total", "$0.000007"}})
+	requireInOrder(t, stdout.String(), [][]string{{"  transcode", "$0.000007", "lambda duration_arm64 0.5 GB-seconds, lambda requests 1 requests"}, {"  total", "$0.000007"}})
 	require.NotContains(t, stdout.String(), "another job")
 	require.Contains(t, stderr.String(), "1 log line(s)")
 
