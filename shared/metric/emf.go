@@ -62,6 +62,12 @@ func (e *Emitter) Emit(dims []Dim, ms ...Metric) error {
 		names = append(names, d.Name)
 		line[d.Name] = d.Value
 	}
+	// Each line also counts under the stage alone, so an alarm can watch
+	// every recipe (or step) at once without a search expression.
+	sets := [][]string{names}
+	if len(names) > 1 {
+		sets = append(sets, []string{"stage"})
+	}
 	defs := make([]map[string]string, 0, len(ms))
 	for _, m := range ms {
 		defs = append(defs, map[string]string{"Name": m.Name, "Unit": m.Unit})
@@ -71,7 +77,7 @@ func (e *Emitter) Emit(dims []Dim, ms ...Metric) error {
 		"Timestamp": e.now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  Namespace,
-			"Dimensions": [][]string{names},
+			"Dimensions": sets,
 			"Metrics":    defs,
 		}},
 	}
