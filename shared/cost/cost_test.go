@@ -18,7 +18,6 @@ import (
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/metric"
-	"github.com/redub/redub/shared/metric/metrictest"
 	"github.com/redub/redub/shared/pipeline"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/postgres/pgtest"
@@ -175,10 +174,10 @@ func TestTheJobsMetricsAreValidEMF(t *testing.T) {
 	b.handle(t, step{name: job.StepTranscribe, work: ok})
 
 	var names []string
-	seen := map[string]metrictest.Line{}
+	seen := map[string]metric.Line{}
 	sc := bufio.NewScanner(b.metrics)
 	for sc.Scan() {
-		l, err := metrictest.Check(sc.Bytes())
+		l, err := metric.Parse(sc.Bytes())
 		require.NoError(t, err, sc.Text())
 		require.Equal(t, metric.Namespace, l.Namespace)
 		require.Equal(t, "development", l.Dimensions["stage"])
@@ -211,7 +210,7 @@ func TestCheckRefusesWhatTheSpecificationForbids(t *testing.T) {
 		"no namespace":     `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Dimensions":[[]],"Metrics":[{"Name":"x"}]}]},"x":1}`,
 		"string timestamp": `{"_aws":{"Timestamp":"1","CloudWatchMetrics":[{"Namespace":"N","Dimensions":[[]],"Metrics":[{"Name":"x"}]}]},"x":1}`,
 	} {
-		_, err := metrictest.Check([]byte(line))
+		_, err := metric.Parse([]byte(line))
 		require.Error(t, err, name)
 	}
 }

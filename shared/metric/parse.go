@@ -1,16 +1,14 @@
-// Package metrictest checks CloudWatch Embedded Metric Format lines against
-// the rules of the published specification, for tests of whatever writes
-// them.
-package metrictest
+package metric
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
-// Units is the specification's list of allowed units.
+// units is the specification's list of allowed units.
 var units = []string{"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
 	"Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
 	"Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second", "Kilobits/Second",
@@ -18,20 +16,21 @@ var units = []string{"Seconds", "Microseconds", "Milliseconds", "Bytes", "Kiloby
 
 // Line is a parsed EMF line: its metric values and dimension values by name.
 type Line struct {
+	Time       time.Time
 	Namespace  string
 	Dimensions map[string]string
 	Metrics    map[string]float64
 	Units      map[string]string
 }
 
-// Check parses line as an EMF object and applies the specification's rules
+// Parse parses line as an EMF object and applies the specification's rules
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 // a root `_aws` with an integer Timestamp and a CloudWatchMetrics array of
 // directives, each with a Namespace (1-1024 characters), Dimensions as an
 // array of arrays of at most 30 names, and Metrics of Name and an allowed
 // Unit (at most 100); every name a directive refers to is a top-level member,
 // dimensions strings and metrics numbers.
-func Check(line []byte) (Line, error) {
+func Parse(line []byte) (Line, error) {
 	var root map[string]json.RawMessage
 	if err := json.Unmarshal(line, &root); err != nil {
 		return Line{}, fmt.Errorf("not a JSON object: %w", err)
@@ -61,7 +60,7 @@ func Check(line []byte) (Line, error) {
 	if meta.CloudWatchMetrics == nil {
 		return Line{}, errors.New("_aws.CloudWatchMetrics missing")
 	}
-	out := Line{Dimensions: map[string]string{}, Metrics: map[string]float64{}, Units: map[string]string{}}
+	out := Line{Time: time.UnixMilli(ms), Dimensions: map[string]string{}, Metrics: map[string]float64{}, Units: map[string]string{}}
 	for i, d := range meta.CloudWatchMetrics {
 		if n := len(d.Namespace); n < 1 || n > 1024 {
 			return Line{}, fmt.Errorf("directive %d: Namespace %q", i, d.Namespace)
