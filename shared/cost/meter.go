@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/metric"
@@ -164,8 +166,11 @@ func (m *Meter) metrics(ctx context.Context, inv pipeline.Invocation, calls []le
 // succeeded as the last step, failed it, or stopped for its cancellation.
 func (m *Meter) jobEnded(ctx context.Context, inv pipeline.Invocation) error {
 	j, err := m.Jobs.Get(ctx, inv.Job.UserID, inv.Job.ID)
-	if err != nil {
+	if apperr.CodeOf(err) == apperr.NotFound {
 		return nil // deleted: nothing to report
+	}
+	if err != nil {
+		return fmt.Errorf("read job %s: %w", inv.Job.ID, err)
 	}
 	var name string
 	switch {
