@@ -71,6 +71,11 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 	require.Len(t, page.Items, 1)
 	require.InDelta(t, c.TotalUSD, page.Items[0].Cost.TotalUSD, 1e-9, "GET /jobs gives the same total")
 
+	// An upload over the limit is refused, and counted by its reason.
+	tooBig := e.do(t, call{method: "POST", path: "/uploads", token: token,
+		body: map[string]any{"filename": "huge.mp4", "content_type": "video/mp4", "size_bytes": int64(1) << 50}})
+	require.Equal(t, http.StatusRequestEntityTooLarge, tooBig.Status)
+
 	// What `redub dev metrics` reads: the control endpoint's last hour.
 	var points []stack.MetricPoint
 	require.Eventually(t, func() bool {
@@ -84,13 +89,13 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 		if json.Unmarshal(b, &points) != nil {
 			return false
 		}
+		job, rejected := false, false
 		for _, p := range points {
-			if p.Name == "JobsSucceeded" && p.Value == 1 && p.Dimensions["recipe"] == "voiceover" {
-				return true
-			}
+			job = job || (p.Name == "JobsSucceeded" && p.Value == 1 && p.Dimensions["recipe"] == "voiceover")
+			rejected = rejected || (p.Name == "UploadsRejected" && p.Dimensions["reason"] == "too_large" && p.Function == "UploadsCreateFunction")
 		}
-		return false
-	}, 30*time.Second, 250*time.Millisecond, "the job's JobsSucceeded metric")
+		return job && rejected
+	}, 30*time.Second, 250*time.Millisecond, "the job's JobsSucceeded metric and the refused upload's UploadsRejected")
 	steps := map[string]bool{}
 	for _, p := range points {
 		require.Equal(t, "development", p.Dimensions["stage"])

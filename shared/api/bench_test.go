@@ -110,7 +110,7 @@ func BenchmarkCreateUpload(b *testing.B) {
 	svc, err := e.deps.Assets(context.Background())
 	require.NoError(b, err)
 	svc.DailyQuota = 1 << 62
-	h := e.deps.UserRoute(api.CreateUpload(svc))
+	h := e.deps.UserRoute(api.CreateUpload(svc, nil))
 	measure(b, func() {
 		r := httptest.NewRequest(http.MethodPost, "/uploads", strings.NewReader(`{"filename":"clip.mp4","content_type":"video/mp4","size_bytes":1048576}`))
 		r.Header.Set("Authorization", "Bearer "+e.token)

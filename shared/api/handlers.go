@@ -15,6 +15,7 @@ import (
 	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/httpapi"
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/obs"
 )
 
@@ -35,8 +36,10 @@ func newPage[T any](items []T, next string) page[T] {
 	return p
 }
 
-// CreateUpload is POST /uploads.
-func CreateUpload(svc *asset.Service) http.Handler {
+// CreateUpload is POST /uploads. A refusal of the upload itself (too
+// large, over the quota, a type we do not take, a bad field) counts in the
+// UploadsRejected metric by its error code; metrics may be nil.
+func CreateUpload(svc *asset.Service, metrics *metric.Emitter) http.Handler {
 	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		var req asset.UploadRequest
 		if err := httpapi.Decode(w, r, &req, 16<<10); err != nil {
@@ -44,6 +47,11 @@ func CreateUpload(svc *asset.Service) http.Handler {
 		}
 		res, err := svc.Start(r.Context(), u, req)
 		if err != nil {
+			switch code := apperr.CodeOf(err); code {
+			case apperr.Invalid, apperr.TooLarge, apperr.UnsupportedMedia, apperr.Unprocessable:
+				_ = metrics.Emit([]metric.Dim{{Name: "reason", Value: string(code)}}, // a lost metric line never fails the request
+					metric.Metric{Name: "UploadsRejected", Unit: metric.Count, Value: 1})
+			}
 			return err
 		}
 		httpapi.JSON(w, http.StatusCreated, res)
