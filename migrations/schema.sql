@@ -25,6 +25,22 @@ CREATE TABLE assets (
     CONSTRAINT assets_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 );
 
+CREATE TABLE cost_usage (
+    id bigint NOT NULL,
+    job_id uuid NOT NULL,
+    step text NOT NULL,
+    part integer,
+    attempt integer DEFAULT 1 NOT NULL,
+    service text NOT NULL,
+    what text NOT NULL,
+    quantity double precision NOT NULL,
+    unit text NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT cost_usage_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
+    CONSTRAINT cost_usage_pkey PRIMARY KEY (id),
+    CONSTRAINT cost_usage_quantity_check CHECK ((quantity >= (0)::double precision))
+);
+
 CREATE TABLE job_events (
     id uuid NOT NULL,
     job_id uuid NOT NULL,
@@ -251,6 +267,7 @@ CREATE TABLE webhooks (
 
 CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at) WHERE (status = 'pending'::text);
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX cost_usage_job_idx ON public.cost_usage USING btree (job_id);
 CREATE INDEX job_events_undispatched_idx ON public.job_events USING btree (created_at) WHERE (dispatched_at IS NULL);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);

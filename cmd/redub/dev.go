@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,6 +33,8 @@ func runDev(ctx context.Context, args []string, env *environ) error {
 		switch args[0] {
 		case "status":
 			return devStatus(ctx, stateDir, env)
+		case "metrics":
+			return devMetrics(ctx, stateDir, env)
 		case "invoke":
 			return devInvoke(ctx, stateDir, args[1:], env)
 		case "fire":
@@ -39,7 +43,7 @@ func runDev(ctx context.Context, args []string, env *environ) error {
 			}
 			return devControl(ctx, stateDir, "/fire/"+args[1], nil, env)
 		}
-		return fmt.Errorf("%w: unknown dev command %q (want status, invoke or fire)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown dev command %q (want status, metrics, invoke or fire)", errUsage, args[0])
 	}
 
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -122,6 +126,67 @@ func devStatus(ctx context.Context, stateDir string, env *environ) error {
 	}
 	printStatus(env.stdout, status)
 	return nil
+}
+
+// devMetrics prints the metrics the running stack's functions wrote in the
+// last hour (their EMF lines), one row per metric and dimensions.
+func devMetrics(ctx context.Context, stateDir string, env *environ) error {
+	st, err := stack.ReadState(stateDir)
+	if err != nil {
+		return err
+	}
+	body, err := control(ctx, env.client(), http.MethodGet, st.ControlURL+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	var points []stack.MetricPoint
+	if err := json.Unmarshal(body, &points); err != nil {
+		return fmt.Errorf("dev metrics: %w", err)
+	}
+	printMetrics(env.stdout, points)
+	return nil
+}
+
+// printMetrics writes a table of points: per metric and dimensions, the
+// count, sum, maximum and last value, and when it was last written.
+func printMetrics(w io.Writer, points []stack.MetricPoint) {
+	type row struct {
+		name, unit, dims string
+		n                int
+		sum, maxV, last  float64
+		at               time.Time
+	}
+	rows := map[string]*row{}
+	var keys []string
+	for _, p := range points {
+		var dims []string
+		for _, k := range slices.Sorted(maps.Keys(p.Dimensions)) {
+			dims = append(dims, k+"="+p.Dimensions[k])
+		}
+		d := strings.Join(dims, " ")
+		k := p.Name + "\x00" + d
+		r, ok := rows[k]
+		if !ok {
+			r = &row{name: p.Name, unit: p.Unit, dims: d, maxV: p.Value}
+			rows[k] = r
+			keys = append(keys, k)
+		}
+		r.n++
+		r.sum += p.Value
+		r.maxV = max(r.maxV, p.Value)
+		r.last, r.at = p.Value, p.At
+	}
+	slices.Sort(keys)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METRIC\tUNIT\tDIMENSIONS\tCOUNT\tSUM\tMAX\tLAST\tAT")
+	for _, k := range keys {
+		r := rows[k]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.6g\t%.6g\t%.6g\t%s\n", r.name, r.unit, r.dims, r.n, r.sum, r.maxV, r.last, r.at.Format("15:04:05"))
+	}
+	if len(keys) == 0 {
+		fmt.Fprintln(tw, "(no metrics in the last hour)")
+	}
+	_ = tw.Flush()
 }
 
 func devInvoke(ctx context.Context, stateDir string, args []string, env *environ) error {

@@ -43,7 +43,7 @@ var errUsage = errors.New("usage")
 func commands() map[string]command {
 	return map[string]command{
 		"demo":    {"run the voiceover recipe offline through the local stack and check the outputs", runDemo},
-		"dev":     {"run the local AWS stack (make dev); dev status | invoke <fn> --event f.json | fire <schedule>", runDev},
+		"dev":     {"run the local AWS stack (make dev); dev status | metrics | invoke <fn> --event f.json | fire <schedule>", runDev},
 		"db":      {"run a throwaway Postgres + PgBouncer (start|stop|run -- cmd...)", runDB},
 		"size":    {"print each built function's zipped size against the budget", runSize},
 		"migrate": {"apply or check database migrations (up|down|status|check|snapshot)", runMigrate},

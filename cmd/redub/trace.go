@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"text/tabwriter"
 
 	"github.com/google/uuid"
 
 	"github.com/redub/redub/local/pgstack"
 	"github.com/redub/redub/shared/config"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/ops/trace"
 	"github.com/redub/redub/shared/postgres"
 )
@@ -22,7 +24,7 @@ const traceUsage = `redub trace <job-id> [--logs file]
 Prints the job's timeline from the database: upload request, S3 event
 (ingest), job creation, each step's enqueue, start, progress, end with
 attempts and errors, provider calls and outputs, with offsets from the first
-event. --logs merges the lines of a log file that carry the job's job_id (or
+event, then its cost per step. --logs merges the lines of a log file that carry the job's job_id (or
 trace_id): the ` + "`make dev`" + ` output, or CloudWatch JSON lines
 (aws logs filter-log-events ... | jq -c '.events[]'); - reads stdin.
 
@@ -62,7 +64,40 @@ func runTrace(ctx context.Context, args []string, env *environ) error {
 		tl.Merge(events)
 		fmt.Fprintf(env.stderr, "trace: %d log line(s) of the job in %s\n", len(events), *logs)
 	}
-	return tl.Write(env.stdout)
+	if err := tl.Write(env.stdout); err != nil {
+		return err
+	}
+	return writeStepCosts(ctx, env, db, jobID)
+}
+
+// writeStepCosts prints the job's cost step by step at the price table in
+// force (PRICES_JSON over the built-in one).
+func writeStepCosts(ctx context.Context, env *environ, db *postgres.DB, jobID uuid.UUID) error {
+	prices, err := cost.Load(env.getenv("PRICES_JSON"))
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	us, err := cost.NewStore(db).Usages(ctx, jobID)
+	if err != nil {
+		return fmt.Errorf("trace: %w", err)
+	}
+	steps, by := cost.ByStep(prices, us)
+	total := cost.Estimate(prices, us)
+	fmt.Fprintf(env.stdout, "\ncost per step (list prices of %s, USD):\n", prices.AsOf)
+	tw := tabwriter.NewWriter(env.stdout, 2, 4, 2, ' ', 0)
+	for _, s := range steps {
+		b := by[s]
+		fmt.Fprintf(tw, "  %s\t$%.6f\t", s, b.TotalUSD)
+		for i, it := range b.Items {
+			if i > 0 {
+				fmt.Fprint(tw, ", ")
+			}
+			fmt.Fprintf(tw, "%s %s %.4g %s", it.Service, it.What, it.Quantity, it.Unit)
+		}
+		fmt.Fprintln(tw)
+	}
+	fmt.Fprintf(tw, "  total\t$%.6f\t%s\n", total.TotalUSD, "(an estimate: see docs/costs.md)")
+	return tw.Flush()
 }
 
 func readLogFile(path, jobID, traceID string) ([]trace.Event, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/postgres/pgtest"
@@ -76,6 +77,12 @@ func TestTraceCommand(t *testing.T) {
 	exec(`UPDATE job_steps SET status = 'failed', attempts = 2, error = E'ffmpeg exited 1\nInvalid data found when processing input',
 		enqueued_at = $2, started_at = $3, finished_at = $4 WHERE job_id = $1`, j.ID, at(1.3), at(1.5), at(4))
 
+	// 0.5 GB-seconds at arm64 ($0.0000133334 each) and one Lambda request ($0.0000002).
+	require.NoError(t, cost.NewStore(db).Record(ctx, []cost.Usage{
+		{JobID: j.ID, Step: "transcode", Service: "lambda", What: "duration_arm64", Quantity: 0.5, Unit: "GB-seconds"},
+		{JobID: j.ID, Step: "transcode", Service: "lambda", What: "requests", Quantity: 1, Unit: "requests"},
+	}))
+
 	logs := filepath.Join(t.TempDir(), "dev.log")
 	require.NoError(t, os.WriteFile(logs, []byte(strings.Join([]string{
 		fmt.Sprintf(`TranscodeFunction | {"time":"2026-04-02T08:30:02.000Z","level":"WARN","msg":"ffmpeg failed, will retry","job_id":"%s","step":"transcode"}`, j.ID),
@@ -95,6 +102,8 @@ func TestTraceCommand(t *testing.T) {
 		{"+4.000s", "transcode", " 2 ", "2.500s", "failed after 2 attempts: ffmpeg exited 1 ⏎ Invalid data found when processing input"},
 		{"+4.000s", "2.750s", "job failed: transcode failed: ffmpeg exited 1"},
 	})
+	require.Contains(t, stdout.String(), "cost per step")
+	requireInOrder(t, stdout.String(), [][]string{{"  transcode", "$0.000007", "lambda duration_arm64 0.5 GB-seconds, lambda requests 1 requests"}, {"  total", "$0.000007"}})
 	require.NotContains(t, stdout.String(), "another job")
 	require.Contains(t, stderr.String(), "1 log line(s)")
 

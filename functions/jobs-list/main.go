@@ -17,5 +17,9 @@ func setup(_ context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambdarun.HTTP(app, d.UserRoute(api.ListJobs(d.Jobs()))), nil
+	costs, prices, err := d.Costs()
+	if err != nil {
+		return nil, err
+	}
+	return lambdarun.HTTP(app, d.UserRoute(api.ListJobs(d.Jobs(), costs, prices))), nil
 }

@@ -21,5 +21,5 @@ func setup(ctx context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lambdarun.HTTP(app, d.UserRoute(api.CreateUpload(svc))), nil
+	return lambdarun.HTTP(app, d.UserRoute(api.CreateUpload(svc, app.Metrics))), nil
 }

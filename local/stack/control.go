@@ -121,6 +121,10 @@ func (s *Stack) startControl() error {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(st)
 	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		out, err := json.Marshal(s.metrics.LastHour())
+		reply(w, out, err)
+	})
 	mux.HandleFunc("POST /invoke/{function}", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 6<<20))
 		if err != nil {

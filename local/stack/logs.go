@@ -9,8 +9,9 @@ import (
 // LineWriter merges the log streams of every part into one, writing whole
 // lines only, each prefixed by its source ("HealthFunction | ...").
 type LineWriter struct {
-	mu  sync.Mutex
-	out io.Writer
+	mu      sync.Mutex
+	out     io.Writer
+	observe func(line []byte) // sees every line; nil: none
 }
 
 // NewLineWriter returns a LineWriter writing to out.
@@ -25,6 +26,11 @@ func (l *LineWriter) Prefixed(prefix string) io.Writer {
 func (l *LineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.observe != nil {
+		for line := range bytes.Lines(p) {
+			l.observe(line)
+		}
+	}
 	return l.out.Write(p)
 }
 

@@ -65,6 +65,7 @@ type Options struct {
 
 // Stack is a running local stack.
 type Stack struct {
+	metrics *Metrics // the EMF lines of the functions' output, for `redub dev metrics`
 	opts    Options
 	log     *slog.Logger
 	tpl     *template.Template
@@ -123,7 +124,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		opts.Out = os.Stdout
 	}
 	lw := NewLineWriter(opts.Out)
-	s := &Stack{opts: opts, started: time.Now(), queues: map[string]localsqs.QueueInfo{}}
+	s := &Stack{opts: opts, started: time.Now(), queues: map[string]localsqs.QueueInfo{}, metrics: NewMetrics()}
+	lw.observe = s.metrics.Observe
 	s.log = slog.New(slog.NewTextHandler(lw.Prefixed("stack"), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
 		if err != nil {

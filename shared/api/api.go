@@ -17,6 +17,7 @@ import (
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/auth"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
 	"github.com/redub/redub/shared/postgres"
@@ -85,6 +86,16 @@ func (d *Deps) Queue(ctx context.Context) (*queue.Sender, error) {
 		return nil, err
 	}
 	return queue.NewSender(queue.NewClient(awsCfg, d.App.Getenv), d.App.Config.Queues.All()), nil
+}
+
+// Costs builds the cost store and the price table (PRICES_JSON over the
+// built-in one).
+func (d *Deps) Costs() (*cost.Store, cost.Prices, error) {
+	p, err := cost.Load(d.App.Config.Cost.PricesJSON)
+	if err != nil {
+		return nil, cost.Prices{}, err
+	}
+	return cost.NewStore(d.DB), p, nil
 }
 
 // Jobs builds the job store.

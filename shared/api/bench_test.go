@@ -15,6 +15,7 @@ import (
 
 	"github.com/redub/redub/shared/api"
 	"github.com/redub/redub/shared/auth/authtest"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
 	"github.com/redub/redub/shared/postgres/pgtest"
@@ -75,7 +76,7 @@ func measure(b *testing.B, fn func()) {
 func BenchmarkGetJob(b *testing.B) {
 	e := setupBench(b)
 	mux := http.NewServeMux()
-	mux.Handle("GET /jobs/{id}", e.deps.UserRoute(api.GetJob(e.deps.Jobs())))
+	mux.Handle("GET /jobs/{id}", e.deps.UserRoute(api.GetJob(e.deps.Jobs(), cost.NewStore(e.deps.DB), cost.Default())))
 	b.Run("handler", func(b *testing.B) {
 		measure(b, func() {
 			r := httptest.NewRequest(http.MethodGet, "/jobs/"+e.jobID.String(), nil)
@@ -109,7 +110,7 @@ func BenchmarkCreateUpload(b *testing.B) {
 	svc, err := e.deps.Assets(context.Background())
 	require.NoError(b, err)
 	svc.DailyQuota = 1 << 62
-	h := e.deps.UserRoute(api.CreateUpload(svc))
+	h := e.deps.UserRoute(api.CreateUpload(svc, nil))
 	measure(b, func() {
 		r := httptest.NewRequest(http.MethodPost, "/uploads", strings.NewReader(`{"filename":"clip.mp4","content_type":"video/mp4","size_bytes":1048576}`))
 		r.Header.Set("Authorization", "Bearer "+e.token)

@@ -12,8 +12,10 @@ import (
 
 	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/asset"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/httpapi"
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/obs"
 )
 
@@ -34,8 +36,10 @@ func newPage[T any](items []T, next string) page[T] {
 	return p
 }
 
-// CreateUpload is POST /uploads.
-func CreateUpload(svc *asset.Service) http.Handler {
+// CreateUpload is POST /uploads. A refusal of the upload itself (too
+// large, over the quota, a type we do not take, a bad field) counts in the
+// UploadsRejected metric by its error code; metrics may be nil.
+func CreateUpload(svc *asset.Service, metrics *metric.Emitter) http.Handler {
 	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		var req asset.UploadRequest
 		if err := httpapi.Decode(w, r, &req, 16<<10); err != nil {
@@ -43,6 +47,11 @@ func CreateUpload(svc *asset.Service) http.Handler {
 		}
 		res, err := svc.Start(r.Context(), u, req)
 		if err != nil {
+			switch code := apperr.CodeOf(err); code {
+			case apperr.Invalid, apperr.TooLarge, apperr.UnsupportedMedia, apperr.Unprocessable:
+				_ = metrics.Emit([]metric.Dim{{Name: "reason", Value: string(code)}}, // a lost metric line never fails the request
+					metric.Metric{Name: "UploadsRejected", Unit: metric.Count, Value: 1})
+			}
 			return err
 		}
 		httpapi.JSON(w, http.StatusCreated, res)
@@ -199,8 +208,28 @@ func newJob(req JobRequest) (job.NewJob, error) {
 	return job.NewJob{AssetID: id, Recipe: r, Params: p}, nil
 }
 
+// Costs prices jobs from the usage they recorded.
+type Costs interface {
+	Usages(ctx context.Context, jobID uuid.UUID) ([]cost.Usage, error)
+	Totals(ctx context.Context, jobIDs []uuid.UUID) (map[uuid.UUID][]cost.Usage, error)
+}
+
+// jobWithCost is a job as GET /jobs/{id} answers it.
+type jobWithCost struct {
+	job.Job
+	Cost cost.Breakdown `json:"cost"`
+}
+
+// listedJob is a job as GET /jobs lists it: its total cost only.
+type listedJob struct {
+	job.Job
+	Cost struct {
+		TotalUSD float64 `json:"total_usd"`
+	} `json:"cost"`
+}
+
 // ListJobs is GET /jobs.
-func ListJobs(store *job.Store) http.Handler {
+func ListJobs(store *job.Store, costs Costs, prices cost.Prices) http.Handler {
 	return userAction(func(w http.ResponseWriter, r *http.Request, u uuid.UUID) error {
 		limit, err := queryInt(r, "limit")
 		if err != nil {
@@ -211,22 +240,37 @@ func ListJobs(store *job.Store) http.Handler {
 		if err != nil {
 			return err
 		}
+		ids := make([]uuid.UUID, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		totals, err := costs.Totals(r.Context(), ids)
+		if err != nil {
+			return err
+		}
+		out := make([]listedJob, len(items))
 		for i := range items {
 			items[i].Steps, items[i].Outputs = []job.Step{}, []job.Output{}
+			out[i].Job = items[i]
+			out[i].Cost.TotalUSD = cost.Estimate(prices, totals[items[i].ID]).TotalUSD
 		}
-		httpapi.JSON(w, http.StatusOK, newPage(items, next))
+		httpapi.JSON(w, http.StatusOK, newPage(out, next))
 		return nil
 	})
 }
 
 // GetJob is GET /jobs/{id}.
-func GetJob(store *job.Store) http.Handler {
+func GetJob(store *job.Store, costs Costs, prices cost.Prices) http.Handler {
 	return idAction(func(ctx context.Context, w http.ResponseWriter, _ *http.Request, u, id uuid.UUID) error {
 		j, err := store.Get(ctx, u, id)
 		if err != nil {
 			return err
 		}
-		httpapi.JSON(w, http.StatusOK, j)
+		us, err := costs.Usages(ctx, j.ID)
+		if err != nil {
+			return err
+		}
+		httpapi.JSON(w, http.StatusOK, jobWithCost{Job: j, Cost: cost.Estimate(prices, us)})
 		return nil
 	})
 }

@@ -126,6 +126,7 @@ type Config struct {
 	Pipeline            Pipeline      // STEP_LEASE_SECONDS, DEAD_LETTER_QUEUE_URLS, BACKUP_BUCKET
 	Webhooks            Webhooks      // WEBHOOK_RETRY_SECONDS
 	LogShip             LogShip       // LOG_SHIP_*: where the log shipper forwards the functions' lines
+	Cost                Cost          // AWS_LAMBDA_FUNCTION_MEMORY_SIZE, LAMBDA_ARCHITECTURE, OUTPUT_RETENTION_DAYS, PRICES_JSON
 }
 
 // ParameterStore reads named parameters directly under an SSM path.
@@ -195,6 +196,7 @@ func LoadAt(ctx context.Context, getenv func(string) string, params ParameterSto
 	l.pipeline(c)
 	l.webhooks(c)
 	l.logShip(c)
+	l.cost(c)
 	l.unusedParams()
 
 	if len(l.errs) > 0 {

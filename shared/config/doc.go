@@ -49,6 +49,10 @@
 //	                       optional: absolute http(s) URL
 //	SENTRY_DSN             optional: absolute http(s) URL
 //	LOG_LEVEL              optional: debug | info | warn | error (any case), default info
+//	AWS_LAMBDA_FUNCTION_MEMORY_SIZE  set by Lambda: megabytes, 128 to 10240; 0 when unset
+//	LAMBDA_ARCHITECTURE    optional: arm64 | x86_64, default arm64
+//	OUTPUT_RETENTION_DAYS  optional: days outputs are priced as kept, 1 to 3650, default 30
+//	PRICES_JSON            optional: overrides of the price table (shared/cost)
 //
 // Local AWS endpoints are not configured here: the AWS SDK reads its own
 // AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS.

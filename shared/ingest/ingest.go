@@ -23,6 +23,7 @@ import (
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/media"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/obs"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/storage"
@@ -46,6 +47,7 @@ type Ingest struct {
 	Limits  media.Limits
 	Queue   job.Enqueuer
 	Log     *slog.Logger
+	Metrics *metric.Emitter // uploads rejected, by reason; nil: none
 }
 
 // HandleMessage processes one SQS message holding an S3 event. A nil error
@@ -92,7 +94,7 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 		return err
 	}
 	if a.ID != assetID || a.UserID != user {
-		return in.reject(ctx, a, "the object's key does not belong to this asset")
+		return in.reject(ctx, a, "key_mismatch", "the object's key does not belong to this asset")
 	}
 	if a.Status != asset.Pending {
 		// A repeated event: make sure the job it started was sent.
@@ -107,7 +109,7 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 		return err
 	}
 	if obj.Size != a.SizeBytes {
-		return in.reject(ctx, a, fmt.Sprintf("the upload is %d bytes but %d were declared", obj.Size, a.SizeBytes))
+		return in.reject(ctx, a, "size_mismatch", fmt.Sprintf("the upload is %d bytes but %d were declared", obj.Size, a.SizeBytes))
 	}
 	dir, err := os.MkdirTemp("", "redub-ingest-")
 	if err != nil {
@@ -121,7 +123,7 @@ func (in *Ingest) Record(ctx context.Context, rec events.S3EventRecord) error {
 	info, err := in.Media.Probe(ctx, path, a.ContentType, in.Limits)
 	var rej *media.RejectError
 	if errors.As(err, &rej) {
-		return in.reject(ctx, a, rej.Reason)
+		return in.reject(ctx, a, "media_refused", rej.Reason)
 	}
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", key, err)
@@ -200,12 +202,16 @@ func (in *Ingest) startJob(ctx context.Context, a asset.Asset) error {
 }
 
 // reject marks the asset rejected with a reason a person can read and
-// removes its object: untrusted bytes are not kept.
-func (in *Ingest) reject(ctx context.Context, a asset.Asset, reason string) error {
+// removes its object: untrusted bytes are not kept. kind is the reason's
+// class, a metric dimension of a few values.
+func (in *Ingest) reject(ctx context.Context, a asset.Asset, kind, reason string) error {
 	if err := in.Assets.Reject(ctx, a.ID, reason); err != nil {
 		return err
 	}
-	in.Log.WarnContext(ctx, "upload rejected", "reason", reason)
+	in.Log.WarnContext(ctx, "upload rejected", "reason", reason, "kind", kind)
+	if err := in.Metrics.Emit([]metric.Dim{{Name: "reason", Value: kind}}, metric.Metric{Name: "UploadsRejected", Unit: metric.Count, Value: 1}); err != nil {
+		in.Log.WarnContext(ctx, "metrics: write failed", "error", err.Error())
+	}
 	if err := in.Objects.Delete(ctx, a.ObjectKey); err != nil {
 		return fmt.Errorf("remove rejected object: %w", err)
 	}

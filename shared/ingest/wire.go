@@ -32,6 +32,7 @@ func New(ctx context.Context, app *lambdarun.App) (*Ingest, error) {
 		DB: db, Assets: asset.NewStore(db), Jobs: job.NewStore(db),
 		Objects: storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{}),
 		Media:   runner, Queue: queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All()), Log: app.Log,
+		Metrics: app.Metrics,
 	}, nil
 }
 

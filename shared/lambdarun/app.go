@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/redub/redub/shared/config"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/obs"
 	"github.com/redub/redub/shared/postgres"
 )
@@ -31,8 +32,11 @@ type App struct {
 	Config   *config.Config
 	Log      *slog.Logger
 	Reporter *obs.Reporter // nil when SENTRY_DSN is empty; its methods are nil-safe
-	Version  string
-	Commit   string
+	// Metrics writes CloudWatch EMF lines to the log output (Lambda sends
+	// stdout and stderr alike to CloudWatch Logs, which reads them).
+	Metrics *metric.Emitter
+	Version string
+	Commit  string
 
 	getenv  func(string) string
 	dbOnce  sync.Once
@@ -116,6 +120,7 @@ func Build(ctx context.Context, name string, getenv func(string) string, logOut 
 		return nil, nil, err
 	}
 	app.Log = obs.NewLogger(logOut, level).With(obs.Function, name)
+	app.Metrics = metric.New(logOut, string(cfg.Stage))
 	for _, w := range cfg.Warnings {
 		app.Log.WarnContext(ctx, w)
 	}

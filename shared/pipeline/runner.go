@@ -114,6 +114,9 @@ type Runner struct {
 	// "an internal error". Internals (stderr, S3 errors, variable names)
 	// stay in the logs.
 	Describe func(err error) (string, bool)
+	// Meter is told of each invocation once its outcome is recorded (cost
+	// per job, metrics); nil: none.
+	Meter Meter
 }
 
 // supportID is what a failure reason gives a person to quote: the trace id
@@ -265,7 +268,12 @@ func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
 	if werr == nil && sc.Canceled(ctx) {
 		werr = ErrCanceled
 	}
-	return r.finish(ctx, sc, res, werr, time.Since(start))
+	err = r.finish(ctx, sc, res, werr, time.Since(start))
+	if r.Meter != nil {
+		r.Meter.Invoked(ctx, Invocation{Job: sc.Job, Step: sc.step, Attempt: sc.Attempt, Start: start,
+			Elapsed: time.Since(start), Outputs: res.Outputs, Err: werr})
+	}
+	return err
 }
 
 // finish records the attempt's outcome: success (and the next step sent),

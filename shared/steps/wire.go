@@ -3,17 +3,20 @@ package steps
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/config"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/elevenlabs"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/openai"
 	"github.com/redub/redub/shared/pipeline"
 	"github.com/redub/redub/shared/queue"
@@ -49,19 +52,41 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	store := storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{})
 	q := queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All())
 	lease := app.Config.Pipeline.StepLease
-	deps := &Deps{Objects: store, Media: runner, Ledger: ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store}), Log: app.Log,
-		Edits: job.NewStore(db)}
-	pr := &pipeline.Runner{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
+	led := ledger.NewWithOptions(db, ledger.Options{Lease: lease, Blobs: store})
+	jobs := job.NewStore(db)
+	deps := &Deps{Objects: store, Media: runner, Ledger: led, Log: app.Log, Edits: jobs}
+	prices, err := cost.Load(app.Config.Cost.PricesJSON)
+	if err != nil {
+		return nil, err
+	}
+	meter := &cost.Meter{Store: cost.NewStore(db), Prices: prices, Calls: led, Jobs: jobs, Metrics: app.Metrics, Log: app.Log,
+		MemoryMB: app.Config.Cost.MemoryMB, Architecture: app.Config.Cost.Architecture, RetentionDays: app.Config.Cost.OutputRetentionDays}
+	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		StepsPerUser: app.Config.Pipeline.StepsPerUser,
-		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe}
+		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe, Meter: meter}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
 }
 
 // StepHandler adapts a pipeline step to an SQS handler with partial batch failures.
 func (w *Wiring) StepHandler(step pipeline.Step) lambdarun.SQSHandler {
 	return lambdarun.SQS(w.App, func(ctx context.Context, msg events.SQSMessage) error {
+		w.queueWait(ctx, step.Name(), msg)
 		return w.Runner.Handle(ctx, step, msg.Body)
 	})
+}
+
+// queueWait writes how long the message waited in its queue (since SQS
+// received it: the SentTimestamp attribute, milliseconds since the epoch).
+func (w *Wiring) queueWait(ctx context.Context, step string, msg events.SQSMessage) {
+	sent, err := strconv.ParseInt(msg.Attributes["SentTimestamp"], 10, 64)
+	if err != nil {
+		return
+	}
+	wait := max(time.Since(time.UnixMilli(sent)), 0)
+	if err := w.App.Metrics.Emit([]metric.Dim{{Name: "step", Value: step}},
+		metric.Metric{Name: "QueueWait", Unit: metric.Milliseconds, Value: float64(wait.Milliseconds())}); err != nil {
+		w.App.Log.WarnContext(ctx, "metrics: write failed", "error", err.Error())
+	}
 }
 
 // OpenAI returns the OpenAI client, or nil without OPENAI_API_KEY.

@@ -281,7 +281,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One job with its steps, progress and outputs */
+        /** One job with its steps, progress, outputs and cost */
         get: operations["getJob"];
         put?: never;
         post?: never;
@@ -650,6 +650,27 @@ export interface components {
             finished_at: string | null;
             steps: components["schemas"]["Step"][];
             outputs: components["schemas"]["Output"][];
+            /** @description What the job cost so far, estimated at list prices from the usage it recorded (docs/costs.md). GET /jobs/{id} gives the whole breakdown; GET /jobs only total_usd; creating and canceling leave it out. */
+            cost?: components["schemas"]["JobCost"];
+        };
+        JobCost: {
+            /** @description The sum of the items' usd. */
+            total_usd: number;
+            items?: components["schemas"]["CostItem"][];
+            /** @description The date of the price table used (YYYY-MM-DD). */
+            priced_at?: string;
+            /** @description What the estimate leaves out. */
+            disclaimer?: string;
+        };
+        CostItem: {
+            /** @enum {string} */
+            service: "lambda" | "s3" | "sqs" | "openai" | "elevenlabs";
+            /** @description What was used, e.g. duration_arm64, put_requests, translate_input. */
+            what: string;
+            quantity: number;
+            /** @description GB-seconds, requests, GB-months, seconds, tokens, characters. */
+            unit: string;
+            usd: number;
         };
         Script: {
             /** Format: uuid */
