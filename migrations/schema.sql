@@ -25,6 +25,29 @@ CREATE TABLE assets (
     CONSTRAINT assets_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 );
 
+CREATE TABLE job_parts (
+    job_id uuid NOT NULL,
+    step text NOT NULL,
+    part integer NOT NULL,
+    start_ms bigint NOT NULL,
+    end_ms bigint NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    dispatch integer DEFAULT 1 NOT NULL,
+    error text,
+    billed_ms bigint,
+    memory_mb integer,
+    enqueued_at timestamp with time zone,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_parts_part_check CHECK ((part >= 1)),
+    CONSTRAINT job_parts_pkey PRIMARY KEY (job_id, step, part),
+    CONSTRAINT job_parts_range_check CHECK (((start_ms >= 0) AND (end_ms > start_ms))),
+    CONSTRAINT job_parts_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'canceled'::text]))),
+    CONSTRAINT job_parts_step_fkey FOREIGN KEY (job_id, step) REFERENCES job_steps(job_id, step) ON DELETE CASCADE
+);
+
 CREATE TABLE job_steps (
     job_id uuid NOT NULL,
     step text NOT NULL,
@@ -144,6 +167,7 @@ CREATE TABLE users (
 
 CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at) WHERE (status = 'pending'::text);
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
+CREATE INDEX job_parts_running_idx ON public.job_parts USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);
 CREATE INDEX jobs_active_idx ON public.jobs USING btree (updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));
