@@ -58,6 +58,29 @@ CREATE TABLE job_events (
     CONSTRAINT job_events_type_check CHECK ((type = ANY (ARRAY['job.succeeded'::text, 'job.failed'::text, 'job.canceled'::text])))
 );
 
+CREATE TABLE job_parts (
+    job_id uuid NOT NULL,
+    step text NOT NULL,
+    part integer NOT NULL,
+    start_ms bigint NOT NULL,
+    end_ms bigint NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    dispatch integer DEFAULT 1 NOT NULL,
+    error text,
+    billed_ms bigint,
+    memory_mb integer,
+    enqueued_at timestamp with time zone,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT job_parts_part_check CHECK ((part >= 1)),
+    CONSTRAINT job_parts_pkey PRIMARY KEY (job_id, step, part),
+    CONSTRAINT job_parts_range_check CHECK (((start_ms >= 0) AND (end_ms > start_ms))),
+    CONSTRAINT job_parts_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text, 'canceled'::text]))),
+    CONSTRAINT job_parts_step_fkey FOREIGN KEY (job_id, step) REFERENCES job_steps(job_id, step) ON DELETE CASCADE
+);
+
 CREATE TABLE job_revisions (
     job_id uuid NOT NULL,
     revision integer NOT NULL,
@@ -269,6 +292,7 @@ CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
 CREATE INDEX cost_usage_job_idx ON public.cost_usage USING btree (job_id);
 CREATE INDEX job_events_undispatched_idx ON public.job_events USING btree (created_at) WHERE (dispatched_at IS NULL);
+CREATE INDEX job_parts_running_idx ON public.job_parts USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);
 CREATE INDEX job_steps_waiting_idx ON public.job_steps USING btree (step, updated_at) WHERE (status = ANY (ARRAY['queued'::text, 'running'::text]));

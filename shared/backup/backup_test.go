@@ -167,7 +167,7 @@ func TestBackupAndRestore(t *testing.T) {
 	require.Equal(t, map[string]int64{
 		"public.users": 20, "public.assets": 20, "public.jobs": 20, "public.job_steps": 60, "public.outputs": 20,
 		"public.provider_calls": 20, "public.sessions": 0, "public.rate_limits": 0, "public.job_revisions": 0, "public.job_segment_edits": 0,
-		"public.upload_usage": 0, "public.job_events": 0, "public.webhooks": 0, "public.webhook_deliveries": 0, "public.webhook_attempts": 0,
+		"public.upload_usage": 0, "public.job_events": 0, "public.job_parts": 0, "public.cost_usage": 0, "public.webhooks": 0, "public.webhook_deliveries": 0, "public.webhook_attempts": 0,
 		"public.goose_db_version": m.Tables["public.goose_db_version"],
 	}, m.Tables)
 	require.Positive(t, m.Tables["public.goose_db_version"])

@@ -30,11 +30,12 @@ type Dispatch struct {
 	Step    string
 	Attempt int
 	TraceID string
+	Merge   bool // the merge of the step's parts (parts.go)
 }
 
 // Message is the queue message for d.
 func (d Dispatch) Message() queue.Message {
-	return queue.Message{JobID: d.JobID, Step: d.Step, Attempt: d.Attempt, TraceID: d.TraceID}
+	return queue.Message{JobID: d.JobID, Step: d.Step, Attempt: d.Attempt, TraceID: d.TraceID, Merge: d.Merge}
 }
 
 // locked is a job and one of its steps, as lock read them.
@@ -458,6 +459,7 @@ func (s *Store) Expired(ctx context.Context, lease time.Duration, limit int) ([]
 		SELECT st.job_id, st.step FROM job_steps st JOIN jobs j ON j.id = st.job_id
 		WHERE st.status = 'running' AND st.updated_at < now() - make_interval(secs => $1)
 		  AND j.status IN ('queued', 'running') AND NOT j.cancel_requested
+		  AND NOT EXISTS (SELECT 1 FROM job_parts p WHERE p.job_id = st.job_id AND p.step = st.step AND p.status <> 'succeeded')
 		ORDER BY st.updated_at LIMIT $2`, lease.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find expired leases: %w", err)

@@ -17,8 +17,10 @@ import (
 // Version is the message format this code writes. Consumers accept Version
 // and Version-1, so old and new code can run side by side during a deploy: a
 // message of a newer version goes back to the queue for the new code to take
-// (ErrNewer), never deleted. Version 0 is a message without "v".
-const Version = 1
+// (ErrNewer), never deleted. Version 0 is a message without "v". Version 2
+// added Part and Merge (segment fan-out); a version 1 message is a whole
+// step, as before.
+const Version = 2
 
 // Message is what travels on a step queue: ids only, never payloads.
 type Message struct {
@@ -29,6 +31,22 @@ type Message struct {
 	// message older than the step's current dispatch is a stale repeat.
 	Attempt int    `json:"attempt"`
 	TraceID string `json:"trace_id,omitempty"`
+	// Part is the part of the step the message runs (1 for the first);
+	// 0 is the whole step. Attempt is then the part's dispatch number.
+	Part int `json:"part,omitempty"`
+	// Merge asks for the merge of the step's parts, sent by the last part
+	// to finish.
+	Merge bool `json:"merge,omitempty"`
+}
+
+// version is the oldest version that carries m: a whole-step message stays
+// version 1, so consumers of the previous release still take it during a
+// deploy; only part and merge messages need version 2.
+func (m Message) version() int {
+	if m.Part == 0 && !m.Merge {
+		return 1
+	}
+	return Version
 }
 
 // ErrNewer is the error of Decode for a message of a version newer than this
@@ -53,6 +71,8 @@ func Decode(body string) (Message, error) {
 		return m, apperr.New(apperr.Invalid, "queue message without job_id")
 	case m.Step == "":
 		return m, apperr.New(apperr.Invalid, "queue message without step")
+	case m.Part < 0 || (m.Part > 0 && m.Merge):
+		return m, apperr.New(apperr.Invalid, "queue message with part %d and merge %t", m.Part, m.Merge)
 	}
 	return m, nil
 }
@@ -128,7 +148,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 	if !ok || url == "" {
 		return fmt.Errorf("send %s message: no queue URL configured (set %s_QUEUE_URL)", m.Step, strings.ToUpper(m.Step))
 	}
-	m.V = Version
+	m.V = m.version()
 	body, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", m.Step, err)

@@ -28,9 +28,17 @@ func TestDecodeAcceptsThisVersionAndItsPredecessor(t *testing.T) {
 		require.NoError(t, err, "v%d", v)
 		require.Equal(t, queue.Message{V: v, JobID: id, Step: "transcode", Attempt: 2, TraceID: "t"}, m)
 	}
-	// A message without "v" is version 0, the predecessor of version 1.
-	_, err := queue.Decode(`{"job_id":"` + id.String() + `","step":"x"}`)
+	// A part message (version 2) carries its part; a merge message its flag.
+	m, err := queue.Decode(`{"v":2,"job_id":"` + id.String() + `","step":"transcode","attempt":1,"part":3}`)
 	require.NoError(t, err)
+	require.Equal(t, 3, m.Part)
+	m, err = queue.Decode(`{"v":2,"job_id":"` + id.String() + `","step":"transcode","attempt":1,"merge":true}`)
+	require.NoError(t, err)
+	require.True(t, m.Merge)
+	for _, bad := range []string{`,"part":-1`, `,"part":2,"merge":true`} {
+		_, err = queue.Decode(`{"v":2,"job_id":"` + id.String() + `","step":"transcode","attempt":1` + bad + `}`)
+		require.Equal(t, apperr.Invalid, apperr.CodeOf(err), bad)
+	}
 
 	// Newer: not malformed, but for newer code: it must go back to the queue.
 	_, err = queue.Decode(body(queue.Version + 1))
@@ -81,8 +89,13 @@ func TestSenderRoutesByStep(t *testing.T) {
 	require.Equal(t, "http://q/transcode", *rec.in[0].QueueUrl)
 	var m queue.Message
 	require.NoError(t, json.Unmarshal([]byte(*rec.in[0].MessageBody), &m))
-	require.Equal(t, queue.Version, m.V)
+	require.Equal(t, 1, m.V, "a whole-step message stays version 1, for the previous release's consumers")
 	require.Equal(t, id, m.JobID)
+	require.NoError(t, s.Send(t.Context(), queue.Message{JobID: id, Step: "transcode", Attempt: 1, Part: 2}))
+	m = queue.Message{}
+	require.NoError(t, json.Unmarshal([]byte(*rec.in[1].MessageBody), &m))
+	require.Equal(t, queue.Version, m.V)
+	require.Equal(t, 2, m.Part)
 	require.Less(t, len(*rec.in[0].MessageBody), 1024, "ids only, never payloads")
 
 	err := s.Send(t.Context(), queue.Message{JobID: id, Step: "mix"})
