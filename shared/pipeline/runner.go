@@ -143,6 +143,7 @@ type Context struct {
 	runner  *Runner
 	mu      sync.Mutex
 	lastPct time.Time
+	stage   string // the last stage written
 	lastChk time.Time
 	cancel  bool
 }
@@ -156,11 +157,13 @@ func (sc *Context) Key(step, name string) string {
 // couple of seconds; it also renews the step's lease.
 func (sc *Context) Progress(ctx context.Context, step string, percent float64, stage string) {
 	sc.mu.Lock()
-	if time.Since(sc.lastPct) < progressEvery && percent < 100 {
+	// A new stage is always written (a person watching sees each one); only
+	// repeated percentages of the same stage are thinned out.
+	if time.Since(sc.lastPct) < progressEvery && percent < 100 && stage == sc.stage {
 		sc.mu.Unlock()
 		return
 	}
-	sc.lastPct = time.Now()
+	sc.lastPct, sc.stage = time.Now(), stage
 	sc.mu.Unlock()
 	if err := sc.runner.Jobs.Progress(ctx, sc.Job.ID, step, sc.Attempt, percent, stage); err != nil {
 		sc.runner.Log.WarnContext(ctx, "progress write failed", "error", err.Error())
