@@ -145,7 +145,7 @@ func (s *Store) ClaimPart(ctx context.Context, jobID uuid.UUID, step string, par
 			return nil
 		case l.canceled || l.job == Canceled:
 			c.Outcome, c.Note = Drop, "the job was canceled"
-			return stopTx(ctx, tx, jobID, step)
+			return stopStep(ctx, tx, jobID, step)
 		case l.job.Terminal() || l.step.Terminal():
 			c.Outcome, c.Note = Drop, "the step already "+string(l.step)
 			return nil
@@ -232,7 +232,7 @@ func (s *Store) FinishPart(ctx context.Context, jobID uuid.UUID, step string, pa
 			return err
 		}
 		if !l.active() {
-			return stopTx(ctx, tx, jobID, step)
+			return stopStep(ctx, tx, jobID, step)
 		}
 		var allDone bool
 		err = tx.QueryRow(ctx, `
@@ -299,33 +299,6 @@ func (s *Store) FailPart(ctx context.Context, jobID uuid.UUID, step string, part
 	return changed, nil
 }
 
-// StopParts marks the step of a canceled job canceled with its open parts
-// (a part that stopped at a cancellation check). It reports whether the
-// job no longer exists.
-func (s *Store) StopParts(ctx context.Context, jobID uuid.UUID, step string) (gone bool, err error) {
-	err = s.db.WithTx(ctx, func(tx pgx.Tx) error {
-		l, err := lock(ctx, tx, jobID, step)
-		if err != nil {
-			return err
-		}
-		gone = !l.jobFound
-		return stopTx(ctx, tx, jobID, step)
-	})
-	if err != nil {
-		return false, fmt.Errorf("stop %s parts of job %s: %w", step, jobID, err)
-	}
-	return gone, nil
-}
-
-// stopTx cancels the step and its open parts.
-func stopTx(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step string) error {
-	if _, err := tx.Exec(ctx, `UPDATE job_parts SET status = 'canceled', finished_at = now(), updated_at = now()
-		WHERE job_id = $1 AND step = $2 AND status IN ('queued', 'running')`, jobID, step); err != nil {
-		return fmt.Errorf("cancel parts: %w", err)
-	}
-	return stopStep(ctx, tx, jobID, step)
-}
-
 // failPartsTx cancels the step's open parts and applies the failure rule.
 func failPartsTx(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step, reason string) error {
 	if _, err := tx.Exec(ctx, `UPDATE job_parts SET status = 'canceled', finished_at = now(), updated_at = now()
@@ -353,7 +326,7 @@ func (s *Store) ClaimMerge(ctx context.Context, jobID uuid.UUID, step string, o 
 			return nil
 		case l.canceled || l.job == Canceled:
 			c.Outcome, c.Note = Drop, "the job was canceled"
-			return stopTx(ctx, tx, jobID, step)
+			return stopStep(ctx, tx, jobID, step)
 		case l.job.Terminal() || l.step != Running:
 			c.Outcome, c.Note = Drop, "the step is "+string(l.step)
 			return nil

@@ -397,7 +397,13 @@ func (s *Store) Stop(ctx context.Context, jobID uuid.UUID, step string) (gone bo
 	return gone, nil
 }
 
+// stopStep cancels a step of a canceled job, with its open parts when it
+// was split (a step that was not has no job_parts rows to touch).
 func stopStep(ctx context.Context, tx pgx.Tx, jobID uuid.UUID, step string) error {
+	if _, err := tx.Exec(ctx, `UPDATE job_parts SET status = 'canceled', finished_at = now(), updated_at = now()
+		WHERE job_id = $1 AND step = $2 AND status IN ('queued', 'running')`, jobID, step); err != nil {
+		return fmt.Errorf("cancel parts of %s: %w", step, err)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE job_steps SET status = 'canceled', finished_at = now(), updated_at = now()
 		WHERE job_id = $1 AND step = $2 AND status NOT IN ('succeeded', 'failed', 'canceled', 'skipped')`, jobID, step); err != nil {
 		return fmt.Errorf("stop step %s: %w", step, err)
