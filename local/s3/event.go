@@ -107,9 +107,14 @@ func normalize(in vgwRecord, region string, now time.Time) (rec events.S3EventRe
 // eventName maps versitygw's event type to the eventName S3 writes: without
 // the "s3:" prefix, and with versitygw's own "ObjectRemoved:DeleteObjects"
 // (one record per key of a DeleteObjects call) reported as the
-// "ObjectRemoved:Delete" that S3 sends for each of those keys.
+// "ObjectRemoved:Delete" that S3 sends for each of those keys. A name S3
+// never sends ("s3:s3:...") loses every prefix, so no record that reaches
+// the functions carries one.
 func eventName(vgw string) string {
-	name := strings.TrimPrefix(vgw, "s3:")
+	name := vgw
+	for strings.HasPrefix(name, "s3:") {
+		name = strings.TrimPrefix(name, "s3:")
+	}
 	if name == "ObjectRemoved:DeleteObjects" {
 		return "ObjectRemoved:Delete"
 	}
