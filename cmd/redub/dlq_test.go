@@ -59,7 +59,7 @@ func TestDlqDrillOnTheLocalStack(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": u.Pooled, "DATABASE_URL_UNPOOLED": u.Direct, "PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
 	logs := &dlqLogs{}
 	stateDir := t.TempDir()
-	startCtx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	startCtx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	// The template's queue settings: the messages are put in the dead-letter
 	// queue directly, as if their receives had run out (the stand-in's redrive
