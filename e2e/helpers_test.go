@@ -54,7 +54,7 @@ func startOpts(t testing.TB, extra map[string]string, opts stack.Options) *env {
 		vars[k] = v
 	}
 	logs := &lockedBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	opts.Root, opts.StateDir, opts.Getenv, opts.Out = root(t), t.TempDir(), func(k string) string { return vars[k] }, logs
 	st, err := stack.Start(ctx, opts)

@@ -51,7 +51,7 @@ func startStack(t testing.TB, tpl string, extra map[string]string) (*stack.Stack
 	}
 	stateDir := t.TempDir()
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	st, err := stack.Start(ctx, stack.Options{
 		Root: repoRoot(t), Template: tpl, StateDir: stateDir, ToolsDir: filepath.Join(repoRoot(t), ".tools"),
