@@ -276,7 +276,7 @@ func get(ctx context.Context, q postgres.Querier, userID, id uuid.UUID) (Job, er
 	}
 	j.Steps = make([]Step, len(rows))
 	for i, r := range rows {
-		j.Steps[i] = r.Step.withParts(r.Split)
+		j.Steps[i] = r.withParts(r.Split)
 	}
 	var outs []outputRow
 	if err := json.Unmarshal(outputs, &outs); err != nil {

@@ -193,8 +193,10 @@ func TestTimelineShowsParts(t *testing.T) {
 	require.Contains(t, text, "part 1 (0:00.000-5:00.000) succeeded")
 	require.Contains(t, text, "part 2 (5:00.000-10:00.000) started")
 	require.Contains(t, text, "\nparts of transcode (3, 1 done):\n")
+	_, after, ok := strings.Cut(text, "parts of transcode (3, 1 done):\n")
+	require.True(t, ok)
 	var table []string
-	for _, line := range strings.Split(text[strings.Index(text, "parts of transcode"):], "\n")[1:] {
+	for _, line := range strings.Split(after, "\n") {
 		table = append(table, strings.Join(strings.Fields(line), " "))
 	}
 	require.Equal(t, []string{
