@@ -32,6 +32,7 @@ type jobView struct {
 		Attempts     int
 		StartedAt    *time.Time `json:"started_at"`
 		FinishedAt   *time.Time `json:"finished_at"`
+		Parts        struct{ Total, Done int }
 	}
 	Outputs []struct {
 		ID, Kind, Filename, ContentType string
@@ -198,6 +199,7 @@ func TestVoiceoverOffline(t *testing.T) {
 	require.Equal(t, "succeeded", j.Status, "job: %+v", j)
 	for _, s := range j.Steps {
 		require.Equal(t, "succeeded", s.Status, s.Name)
+		require.Equal(t, struct{ Total, Done int }{1, 1}, s.Parts, "%s: a 6 s source runs every step as one part", s.Name)
 	}
 	outs := outputsByKind(j)
 	for _, k := range []string{"video", "poster", "speech_wav", "transcript", "srt", "vtt", "voiceover"} {

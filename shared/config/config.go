@@ -552,7 +552,17 @@ type Limits struct {
 	UploadDailyQuotaBytes int64 // UPLOAD_DAILY_QUOTA_BYTES: bytes one user may upload per UTC day (default 20 GiB)
 	ActiveJobsPerUser     int   // MAX_ACTIVE_JOBS_PER_USER: jobs one user may have queued or running (default 10)
 	ActiveJobsPerAsset    int   // MAX_ACTIVE_JOBS_PER_ASSET: jobs one asset may have queued or running (default 3)
+	// MediaMaxDuration (MEDIA_MAX_SECONDS) is the longest source ingest
+	// accepts (default and most 4 h, MaxMediaDuration).
+	MediaMaxDuration time.Duration
 }
+
+// MaxMediaDuration is the longest source the pipeline is built and
+// measured for: transcode, transcribe and synthesize split it into parts
+// that each fit their function's timeout, and mix (one invocation) was
+// measured at this length (docs/benchmarks.md, "Mix at 4 hours").
+// MEDIA_MAX_SECONDS may lower the limit, never raise it past this.
+const MaxMediaDuration = 4 * time.Hour
 
 func (l *loader) limits(c *Config) {
 	c.Limits.AuthPerMinute = int(l.positiveInt("RATE_LIMIT_AUTH_PER_MINUTE", 10, 1_000_000))
@@ -561,6 +571,8 @@ func (l *loader) limits(c *Config) {
 	c.Limits.UploadDailyQuotaBytes = l.positiveInt("UPLOAD_DAILY_QUOTA_BYTES", 20<<30, 1<<50)
 	c.Limits.ActiveJobsPerUser = int(l.positiveInt("MAX_ACTIVE_JOBS_PER_USER", 10, 100_000))
 	c.Limits.ActiveJobsPerAsset = int(l.positiveInt("MAX_ACTIVE_JOBS_PER_ASSET", 3, 100_000))
+	c.Limits.MediaMaxDuration = time.Duration(l.positiveInt("MEDIA_MAX_SECONDS", int64(MaxMediaDuration/time.Second),
+		int64(MaxMediaDuration/time.Second))) * time.Second
 }
 
 // positiveInt reads an optional whole number in [1, max].

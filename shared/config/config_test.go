@@ -774,7 +774,7 @@ func TestLimits(t *testing.T) {
 	c, err := config.Load(t.Context(), getenv(devEnv()), nil)
 	require.NoError(t, err)
 	require.Equal(t, config.Limits{AuthPerMinute: 10, APIPerMinute: 120, UploadMaxBytes: 2 << 30, UploadDailyQuotaBytes: 20 << 30,
-		ActiveJobsPerUser: 10, ActiveJobsPerAsset: 3}, c.Limits)
+		ActiveJobsPerUser: 10, ActiveJobsPerAsset: 3, MediaMaxDuration: 4 * time.Hour}, c.Limits)
 	require.Equal(t, config.DefaultStepsPerUser, c.Pipeline.StepsPerUser)
 	require.Equal(t, "https://accounts.google.com", c.GoogleIssuerURL)
 
@@ -789,7 +789,18 @@ func TestLimits(t *testing.T) {
 	require.Equal(t, 4, c.Limits.ActiveJobsPerUser)
 	require.Equal(t, 1, c.Limits.ActiveJobsPerAsset)
 	require.Equal(t, 5, c.Pipeline.StepsPerUser)
-	for _, name := range []string{"MAX_ACTIVE_JOBS_PER_USER", "MAX_ACTIVE_JOBS_PER_ASSET", "FAIR_SHARE_STEPS_PER_USER"} {
+
+	// The media limit may be lowered, never raised past the 4 h the pipeline is measured for.
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MEDIA_MAX_SECONDS": "5400"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 90*time.Minute, c.Limits.MediaMaxDuration)
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MEDIA_MAX_SECONDS": "14400"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, config.MaxMediaDuration, c.Limits.MediaMaxDuration)
+	_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MEDIA_MAX_SECONDS": "14401"})), nil)
+	require.Equal(t, []string{"MEDIA_MAX_SECONDS"}, varErrorNames(err))
+
+	for _, name := range []string{"MAX_ACTIVE_JOBS_PER_USER", "MAX_ACTIVE_JOBS_PER_ASSET", "FAIR_SHARE_STEPS_PER_USER", "MEDIA_MAX_SECONDS"} {
 		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{name: "0"})), nil)
 		var ve *config.VarError
 		require.ErrorAs(t, err, &ve, name)

@@ -53,6 +53,7 @@
 //	LAMBDA_ARCHITECTURE    optional: arm64 | x86_64, default arm64
 //	OUTPUT_RETENTION_DAYS  optional: days outputs are priced as kept, 1 to 3650, default 30
 //	PRICES_JSON            optional: overrides of the price table (shared/cost)
+//	MEDIA_MAX_SECONDS      optional: the longest source ingest accepts, in seconds, 1 to 14400 (4 h, the default)
 //
 // Local AWS endpoints are not configured here: the AWS SDK reads its own
 // AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_SQS.

@@ -31,7 +31,8 @@ func New(ctx context.Context, app *lambdarun.App) (*Ingest, error) {
 	return &Ingest{
 		DB: db, Assets: asset.NewStore(db), Jobs: job.NewStore(db),
 		Objects: storage.New(storage.NewClient(awsCfg, app.Getenv), app.Config.StorageBucket, storage.Options{}),
-		Media:   runner, Queue: queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All()), Log: app.Log,
+		Media:   runner, Limits: media.Limits{MaxDuration: app.Config.Limits.MediaMaxDuration},
+		Queue: queue.NewSender(queue.NewClient(awsCfg, app.Getenv), app.Config.Queues.All()), Log: app.Log,
 		Metrics: app.Metrics,
 	}, nil
 }

@@ -66,6 +66,35 @@ type Step struct {
 	Error      *string    `json:"error"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
+	Parts      StepParts  `json:"parts"`
+}
+
+// StepParts is how far a step's parts are (DESIGN.md section 12). A step
+// that was not split counts as one part, done when the step succeeded or
+// was skipped, so a client reads every step the same way.
+type StepParts struct {
+	Total int `json:"total"`
+	Done  int `json:"done"`
+}
+
+// withParts shows the parts p of the step (none: it was not split). A
+// running split step's progress is the share of the media's length its
+// done parts cover (Parts.Percent), held below 100 until the merge ends
+// the step; a step's own progress_percent describes one invocation, not
+// the step.
+func (s Step) withParts(p Parts) Step {
+	if p.Total == 0 {
+		s.Parts = StepParts{Total: 1}
+		if s.Status == Succeeded || s.Status == Skipped {
+			s.Parts.Done = 1
+		}
+		return s
+	}
+	s.Parts = StepParts{Total: p.Total, Done: p.Done}
+	if s.Status == Running {
+		s.Progress = min(p.Percent(), 99)
+	}
+	return s
 }
 
 // Output is a file a job produced, downloadable through GET /assets/{id}/download.
@@ -205,13 +234,21 @@ func scanJob(row pgx.Row) (Job, error) {
 const getSQL = `SELECT ` + jobColumns + `,
 	coalesce((SELECT json_agg(json_build_object('name', s.step, 'position', s.position, 'status', s.status,
 			'attempts', s.attempts, 'progress', s.progress_percent, 'stage', s.progress_stage, 'error', s.error,
-			'started_at', s.started_at, 'finished_at', s.finished_at) ORDER BY s.position)
+			'started_at', s.started_at, 'finished_at', s.finished_at,
+			'split', (SELECT row_to_json(c) FROM (SELECT ` + partTotals + ` FROM job_parts p
+				WHERE p.job_id = s.job_id AND p.step = s.step) c)) ORDER BY s.position)
 		FROM job_steps s WHERE s.job_id = j.id), '[]'),
 	coalesce((SELECT json_agg(json_build_object('id', o.id, 'step', o.step, 'kind', o.kind, 'filename', o.filename,
 			'content_type', o.content_type, 'size_bytes', o.size_bytes, 'object_key', o.object_key, 'created_at', o.created_at)
 			ORDER BY o.created_at, o.kind)
 		FROM outputs o WHERE o.job_id = j.id), '[]')
 	FROM jobs j WHERE j.id = $1 AND j.user_id = $2`
+
+// stepRow is a step as getSQL encodes it (with its parts' totals).
+type stepRow struct {
+	Step
+	Split Parts `json:"split"`
+}
 
 // outputRow is an output as getSQL encodes it (with its object key).
 type outputRow struct {
@@ -233,8 +270,13 @@ func get(ctx context.Context, q postgres.Querier, userID, id uuid.UUID) (Job, er
 	if err := json.Unmarshal(params, &j.Params); err != nil {
 		return Job{}, fmt.Errorf("decode params of job %s: %w", id, err)
 	}
-	if err := json.Unmarshal(steps, &j.Steps); err != nil {
+	var rows []stepRow
+	if err := json.Unmarshal(steps, &rows); err != nil {
 		return Job{}, fmt.Errorf("decode steps of job %s: %w", id, err)
+	}
+	j.Steps = make([]Step, len(rows))
+	for i, r := range rows {
+		j.Steps[i] = r.withParts(r.Split)
 	}
 	var outs []outputRow
 	if err := json.Unmarshal(outputs, &outs); err != nil {

@@ -459,15 +459,21 @@ func (s *Store) DeadLetterPart(ctx context.Context, d PartDispatch, lease time.D
 // Parts is a step's parts, for progress: how many, how many done, and the
 // media time of each (done parts weigh by their length).
 type Parts struct {
-	Total, Done     int
-	TotalMS, DoneMS int64
+	Total   int   `json:"total"`
+	Done    int   `json:"done"`
+	TotalMS int64 `json:"total_ms"`
+	DoneMS  int64 `json:"done_ms"`
 }
+
+// partTotals adds up the rows of job_parts p as Parts' columns; PartCounts
+// and Get (getSQL) share it.
+const partTotals = `count(*) AS total, count(*) FILTER (WHERE p.status = 'succeeded') AS done,
+	coalesce(sum(p.end_ms - p.start_ms), 0) AS total_ms,
+	coalesce(sum(p.end_ms - p.start_ms) FILTER (WHERE p.status = 'succeeded'), 0) AS done_ms`
 
 // PartCounts returns the parts of each split step of a job, by step name.
 func (s *Store) PartCounts(ctx context.Context, jobID uuid.UUID) (map[string]Parts, error) {
-	rows, err := s.db.Query(ctx, `SELECT step, count(*), count(*) FILTER (WHERE status = 'succeeded'),
-			coalesce(sum(end_ms - start_ms), 0), coalesce(sum(end_ms - start_ms) FILTER (WHERE status = 'succeeded'), 0)
-		FROM job_parts WHERE job_id = $1 GROUP BY step`, jobID)
+	rows, err := s.db.Query(ctx, `SELECT p.step, `+partTotals+` FROM job_parts p WHERE p.job_id = $1 GROUP BY p.step`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("count parts of job %s: %w", jobID, err)
 	}

@@ -204,3 +204,64 @@ func TestAPartOutOfAttemptsFailsTheJob(t *testing.T) {
 	require.NotNil(t, got.Error)
 	require.Contains(t, *got.Error, "part 1")
 }
+
+// TestGetShowsParts reads a job as GET /jobs/{id} does while its transcode
+// runs in two parts of unequal length: every step has parts, a step not
+// split counts as one, and the split step's progress weighs its done parts
+// by their media length.
+func TestGetShowsParts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	j, _, err := b.store.Create(ctx, job.NewJob{UserID: b.user, AssetID: b.asset, Recipe: job.Captions, RequireReady: true})
+	require.NoError(t, err)
+	c, err := b.store.Claim(ctx, j.ID, job.StepTranscode, partOpts)
+	require.NoError(t, err)
+	ds, err := b.store.Split(ctx, j.ID, job.StepTranscode, c.Attempt, []job.Range{
+		{Start: 0, End: time.Minute}, {Start: time.Minute, End: 4 * time.Minute}})
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+
+	type view struct {
+		parts    [2]job.StepParts // transcode, transcribe
+		progress [2]float64
+		job      float64
+	}
+	read := func() view {
+		t.Helper()
+		got, err := b.store.Get(ctx, b.user, j.ID)
+		require.NoError(t, err)
+		require.Len(t, got.Steps, 2)
+		return view{parts: [2]job.StepParts{got.Steps[0].Parts, got.Steps[1].Parts},
+			progress: [2]float64{got.Steps[0].Progress, got.Steps[1].Progress}, job: got.Progress}
+	}
+	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2}, {Total: 1}}}, read())
+
+	finish := func(part int) {
+		t.Helper()
+		pc, err := b.store.ClaimPart(ctx, j.ID, job.StepTranscode, part, partOpts)
+		require.NoError(t, err)
+		require.Equal(t, job.Run, pc.Outcome)
+		_, err = b.store.FinishPart(ctx, j.ID, job.StepTranscode, part, pc.Attempt, job.PartCost{BilledMS: 1000, MemoryMB: 2048})
+		require.NoError(t, err)
+	}
+	finish(2) // 3 of the 4 minutes
+	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2, Done: 1}, {Total: 1}}, progress: [2]float64{75, 0}, job: 37.5}, read())
+
+	finish(1) // every part done; the merge is still to run
+	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2, Done: 2}, {Total: 1}}, progress: [2]float64{99, 0}, job: 49.5}, read())
+
+	m, err := b.store.ClaimMerge(ctx, j.ID, job.StepTranscode, partOpts)
+	require.NoError(t, err)
+	require.Equal(t, job.Run, m.Outcome)
+	_, err = b.store.Succeed(ctx, j.ID, job.StepTranscode, m.Attempt, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2, Done: 2}, {Total: 1}}, progress: [2]float64{100, 0}, job: 50}, read())
+
+	// A step not split is one part, done when it succeeds.
+	tc, err := b.store.Claim(ctx, j.ID, job.StepTranscribe, partOpts)
+	require.NoError(t, err)
+	_, err = b.store.Succeed(ctx, j.ID, job.StepTranscribe, tc.Attempt, nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2, Done: 2}, {Total: 1, Done: 1}}, progress: [2]float64{100, 100}, job: 100}, read())
+}

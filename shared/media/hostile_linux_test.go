@@ -237,7 +237,7 @@ func TestProbeRejectsHostileMedia(t *testing.T) {
 		// at 1 kHz is 16 KB and takes ~0.4 s to make.
 		in := h.gen(t, "upload.flac", "-f", "lavfi", "-i", "anullsrc=r=1000:cl=mono", "-t", "36000",
 			"-c:a", "flac", "-frame_size", "65535")
-		h.requireRejected(t, in, "audio/flac", "the audio is 10h0m0s long; the limit is 2h0m0s")
+		h.requireRejected(t, in, "audio/flac", "the audio is 10h0m0s long; the limit is 4h0m0s")
 	})
 
 	t.Run("too short", func(t *testing.T) {

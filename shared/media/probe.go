@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redub/redub/shared/config"
 )
 
 // Timeouts of the steps of Probe.
@@ -30,7 +32,7 @@ const (
 
 // Limits are what Probe accepts. Zero fields take the defaults.
 type Limits struct {
-	MaxDuration time.Duration // default 2h
+	MaxDuration time.Duration // default 4h (config.MaxMediaDuration)
 	MinDuration time.Duration // default 0.1s
 	MaxWidth    int           // default 4096
 	MaxHeight   int           // default 4096
@@ -41,7 +43,7 @@ type Limits struct {
 // DefaultLimits returns the limits used for zero fields.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxDuration: 2 * time.Hour,
+		MaxDuration: config.MaxMediaDuration,
 		MinDuration: 100 * time.Millisecond,
 		MaxWidth:    4096,
 		MaxHeight:   4096,

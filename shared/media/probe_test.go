@@ -226,3 +226,44 @@ func TestCodecOutsideTheList(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Contains(t, ee.StderrTail, "not on whitelist")
 }
+
+// TestDurationLimitEdge probes sources at the duration limit and just past
+// it: the default (4 h, config.MaxMediaDuration) and a lower one, as
+// MEDIA_MAX_SECONDS sets it. FLAC codes silence as one constant per block,
+// so 4 h at 1 kHz is a few kilobytes, made in well under a second.
+func TestDurationLimitEdge(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	silence := func(name string, d time.Duration) string {
+		return b.gen(t, name, "-f", "lavfi", "-i", "anullsrc=r=1000:cl=mono", "-t", seconds(d),
+			"-c:a", "flac", "-frame_size", "65535")
+	}
+	rejected := func(t *testing.T, in string, l Limits, reason string) {
+		t.Helper()
+		_, err := b.r.Probe(b.ctx, in, "audio/flac", l)
+		var re *RejectError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, reason, re.Reason)
+	}
+
+	t.Run("4 hours, the default limit", func(t *testing.T) {
+		t.Parallel()
+		info, err := b.r.Probe(b.ctx, silence("4h.flac", 4*time.Hour), "audio/flac", Limits{})
+		require.NoError(t, err)
+		require.Equal(t, 4*time.Hour, info.Duration)
+		rejected(t, silence("4h1s.flac", 4*time.Hour+time.Second), Limits{},
+			"the audio is 4h0m1s long; the limit is 4h0m0s")
+	})
+
+	t.Run("a lower limit", func(t *testing.T) {
+		t.Parallel()
+		in := b.audio(t, "3s.wav", 3*time.Second)
+		info, err := b.r.Probe(b.ctx, in, "audio/wav", Limits{MaxDuration: 3 * time.Second})
+		require.NoError(t, err)
+		within(t, info.Duration, 3*time.Second, time.Millisecond)
+		_, err = b.r.Probe(b.ctx, in, "audio/wav", Limits{MaxDuration: 2 * time.Second})
+		var re *RejectError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, "the audio is 3s long; the limit is 2s", re.Reason)
+	})
+}

@@ -6,8 +6,10 @@
 // (its updated_at), the job's creation, start and end, each step's last
 // enqueue, first start, last progress (for a step still running), end,
 // attempts and error, every paid provider call (provider_calls: operation,
-// status, attempts, usage, from its claim to its last update) and every
-// output. A step's row keeps the latest enqueue but the first start, so a step
+// status, attempts, usage, from its claim to its last update), every
+// output and, for a step split into parts, each part's first start and end;
+// Write prints those parts as a table after the timeline (part, range of
+// the media, status, attempts, billed milliseconds, last error). A step's row keeps the latest enqueue but the first start, so a step
 // that ran more than once shows its first start and its last enqueue; the
 // logs fill in the attempts in between.
 //

@@ -42,6 +42,18 @@ type Timeline struct {
 	Error   string
 	TraceID string
 	Events  []Event
+	Parts   []Part // the parts of the steps that were split, by step and part
+}
+
+// Part is one part of a split step (DESIGN.md section 12).
+type Part struct {
+	Step       string
+	Part       int
+	Start, End time.Duration // the part's span of the media
+	Status     string
+	Attempts   int
+	BilledMS   *int64 // nil until the part succeeded
+	Error      string
 }
 
 // Load reads the job's timeline from the database. A missing job is an
@@ -83,6 +95,9 @@ func Load(ctx context.Context, q postgres.Querier, jobID uuid.UUID) (Timeline, e
 		t.add(Event{At: *started, What: "job running", rank: 4})
 	}
 	if err := t.loadSteps(ctx, q); err != nil {
+		return t, err
+	}
+	if err := t.loadParts(ctx, q); err != nil {
 		return t, err
 	}
 	if err := t.loadCalls(ctx, q); err != nil {
@@ -163,6 +178,48 @@ func (t *Timeline) loadSteps(ctx context.Context, q postgres.Querier) error {
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read steps of job %s: %w", t.JobID, err)
+	}
+	return nil
+}
+
+// loadParts reads the parts of the job's split steps; a part's start and
+// end are events too, so the timeline shows the fan-out.
+func (t *Timeline) loadParts(ctx context.Context, q postgres.Querier) error {
+	rows, err := q.Query(ctx, `
+		SELECT p.step, p.part, p.start_ms, p.end_ms, p.status, p.attempts, p.billed_ms, p.error, p.started_at, p.finished_at
+		FROM job_parts p JOIN job_steps s ON s.job_id = p.job_id AND s.step = p.step
+		WHERE p.job_id = $1 ORDER BY s.position, p.part`, t.JobID)
+	if err != nil {
+		return fmt.Errorf("read parts of job %s: %w", t.JobID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			p                 Part
+			startMS, endMS    int64
+			partErr           *string
+			started, finished *time.Time
+		)
+		if err := rows.Scan(&p.Step, &p.Part, &startMS, &endMS, &p.Status, &p.Attempts, &p.BilledMS, &partErr, &started, &finished); err != nil {
+			return fmt.Errorf("read parts of job %s: %w", t.JobID, err)
+		}
+		p.Start, p.End, p.Error = time.Duration(startMS)*time.Millisecond, time.Duration(endMS)*time.Millisecond, deref(partErr)
+		t.Parts = append(t.Parts, p)
+		span := spanText(p.Start, p.End)
+		if started != nil {
+			t.add(Event{At: *started, Step: p.Step, Attempt: 1, What: fmt.Sprintf("part %d (%s) started", p.Part, span), rank: 5})
+		}
+		if finished != nil {
+			e := Event{At: *finished, Step: p.Step, Attempt: p.Attempts, What: fmt.Sprintf("part %d (%s) %s", p.Part, span, p.Status),
+				Error: p.Error, rank: 7}
+			if started != nil && !finished.Before(*started) {
+				e.Duration = finished.Sub(*started)
+			}
+			t.add(e)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read parts of job %s: %w", t.JobID, err)
 	}
 	return nil
 }
@@ -292,8 +349,54 @@ func (t Timeline) Write(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := t.writeParts(&b); err != nil {
+		return err
+	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeParts prints each split step's parts as a table: what each covered
+// of the media, how it ended, its attempts and its billed time.
+func (t Timeline) writeParts(b *bytes.Buffer) error {
+	for i := 0; i < len(t.Parts); {
+		step := t.Parts[i].Step
+		n := i
+		done := 0
+		for n < len(t.Parts) && t.Parts[n].Step == step {
+			if t.Parts[n].Status == "succeeded" {
+				done++
+			}
+			n++
+		}
+		fmt.Fprintf(b, "\nparts of %s (%d, %d done):\n", step, n-i, done)
+		tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PART\tRANGE\tSTATUS\tATTEMPTS\tBILLED\tERROR")
+		for _, p := range t.Parts[i:n] {
+			billed := "-"
+			if p.BilledMS != nil {
+				billed = fmt.Sprintf("%d ms", *p.BilledMS)
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\t%s\n", p.Part, spanText(p.Start, p.End), p.Status, p.Attempts, billed, orDash(oneLine(p.Error)))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		i = n
+	}
+	return nil
+}
+
+// spanText shows a part's range of the media: "0:00.000-5:00.000".
+func spanText(from, to time.Duration) string { return clock(from) + "-" + clock(to) }
+
+func clock(d time.Duration) string {
+	ms := d.Milliseconds()
+	h, m, s, frac := ms/3600000, ms/60000%60, ms/1000%60, ms%1000
+	if h > 0 {
+		return fmt.Sprintf("%d:%02d:%02d.%03d", h, m, s, frac)
+	}
+	return fmt.Sprintf("%d:%02d.%03d", m, s, frac)
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }

@@ -157,3 +157,53 @@ func TestTimelineMergesLogLines(t *testing.T) {
 	require.NotContains(t, out.String(), "no time")
 	require.NotContains(t, out.String(), other.String())
 }
+
+func TestTimelineShowsParts(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := t.Context()
+	user, asset := uuid.New(), uuid.New()
+	_, err := db.Exec(ctx, `INSERT INTO users (id, email) VALUES ($1, $2)`, user, user.String()+"@example.com")
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, `INSERT INTO assets (id, user_id, status, kind, filename, content_type, size_bytes, object_key)
+		VALUES ($1, $2, 'ready', 'video', 'long.mp4', 'video/mp4', 1000, $3)`, asset, user, "uploads/"+user.String()+"/"+asset.String()+"/source.mp4")
+	require.NoError(t, err)
+	store := job.NewStore(db)
+	j, _, err := store.Create(ctx, job.NewJob{UserID: user, AssetID: asset, Recipe: job.Transcode})
+	require.NoError(t, err)
+	opts := job.ClaimOptions{Lease: time.Minute, MaxAttempts: 3}
+	c, err := store.Claim(ctx, j.ID, job.StepTranscode, opts)
+	require.NoError(t, err)
+	_, err = store.Split(ctx, j.ID, job.StepTranscode, c.Attempt, []job.Range{
+		{Start: 0, End: 5 * time.Minute}, {Start: 5 * time.Minute, End: 10 * time.Minute}, {Start: 10 * time.Minute, End: 61*time.Minute + 500*time.Millisecond}})
+	require.NoError(t, err)
+	p1, err := store.ClaimPart(ctx, j.ID, job.StepTranscode, 1, opts)
+	require.NoError(t, err)
+	_, err = store.FinishPart(ctx, j.ID, job.StepTranscode, 1, p1.Attempt, job.PartCost{BilledMS: 41234, MemoryMB: 3008})
+	require.NoError(t, err)
+	p2, err := store.ClaimPart(ctx, j.ID, job.StepTranscode, 2, opts)
+	require.NoError(t, err)
+	require.NoError(t, store.RetryPart(ctx, j.ID, job.StepTranscode, 2, p2.Attempt, "S3 read: HTTP 503"))
+
+	tl, err := trace.Load(ctx, db, j.ID)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, tl.Write(&out))
+	text := out.String()
+	require.Contains(t, text, "part 1 (0:00.000-5:00.000) succeeded")
+	require.Contains(t, text, "part 2 (5:00.000-10:00.000) started")
+	require.Contains(t, text, "\nparts of transcode (3, 1 done):\n")
+	_, after, ok := strings.Cut(text, "parts of transcode (3, 1 done):\n")
+	require.True(t, ok)
+	var table []string
+	for _, line := range strings.Split(after, "\n") {
+		table = append(table, strings.Join(strings.Fields(line), " "))
+	}
+	require.Equal(t, []string{
+		"PART RANGE STATUS ATTEMPTS BILLED ERROR",
+		"1 0:00.000-5:00.000 succeeded 1 41234 ms -",
+		"2 5:00.000-10:00.000 queued 1 - S3 read: HTTP 503",
+		"3 10:00.000-1:01:00.500 queued 0 - -",
+		"",
+	}, table)
+}

@@ -605,13 +605,21 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "queued" | "running" | "succeeded" | "failed" | "skipped" | "canceled";
             attempts: number;
+            /** @description For a step split into parts, the share of the media's length its done parts cover, held below 100 until the parts are merged and the step succeeds. */
             progress: number;
+            /** @description What the step is doing, e.g. mixing; parts and merging for a split step. */
             stage: string;
             error: string | null;
             /** Format: date-time */
             started_at: string | null;
             /** Format: date-time */
             finished_at: string | null;
+            parts: components["schemas"]["StepParts"];
+        };
+        /** @description How far a step's parts are. A step whose work grows with the media's length (transcode of a long source, for one) runs in parts, each its own invocation, then merges them. A step that is not split counts as one part: total 1, done 1 once it succeeded or was skipped, else 0. */
+        StepParts: {
+            total: number;
+            done: number;
         };
         Output: {
             /**
