@@ -17,5 +17,5 @@ func setup(ctx context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.StepHandler(&steps.Transcode{Deps: w.Deps}), nil
+	return w.StepHandler(&steps.Transcode{Deps: w.Deps, PartLength: app.Config.Pipeline.TranscodePart}), nil
 }

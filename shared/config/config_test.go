@@ -776,7 +776,18 @@ func TestLimits(t *testing.T) {
 	require.Equal(t, config.Limits{AuthPerMinute: 10, APIPerMinute: 120, UploadMaxBytes: 2 << 30, UploadDailyQuotaBytes: 20 << 30,
 		ActiveJobsPerUser: 10, ActiveJobsPerAsset: 3, MediaMaxDuration: 4 * time.Hour}, c.Limits)
 	require.Equal(t, config.DefaultStepsPerUser, c.Pipeline.StepsPerUser)
+	require.Equal(t, config.DefaultTranscodePart, c.Pipeline.TranscodePart)
 	require.Equal(t, "https://accounts.google.com", c.GoogleIssuerURL)
+
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"TRANSCODE_PART_SECONDS": "120"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, c.Pipeline.TranscodePart)
+	for _, bad := range []string{"5", "901", "five"} {
+		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"TRANSCODE_PART_SECONDS": bad})), nil)
+		var ve *config.VarError
+		require.ErrorAs(t, err, &ve, bad)
+		require.Equal(t, "TRANSCODE_PART_SECONDS", ve.Name)
+	}
 
 	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"RATE_LIMIT_AUTH_PER_MINUTE": "3", "UPLOAD_MAX_BYTES": "1048576"})), nil)
 	require.NoError(t, err)

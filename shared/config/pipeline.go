@@ -25,7 +25,16 @@ type Pipeline struct {
 	// the rest wait in the database, so one user's backlog leaves the
 	// queue's other workers to everyone else.
 	StepsPerUser int
+	// TranscodePart is the media length of one part of a transcode split
+	// in parts (TRANSCODE_PART_SECONDS, default 300, from 10 to 900): a
+	// source longer than one part is transcoded in parts, each its own
+	// invocation (docs/pipeline.md says how the default was chosen).
+	TranscodePart time.Duration
 }
+
+// DefaultTranscodePart is TRANSCODE_PART_SECONDS's default: a part of 1080p
+// source takes about a third of the transcode function's 900 s.
+const DefaultTranscodePart = 300 * time.Second
 
 // DefaultStepsPerUser is FAIR_SHARE_STEPS_PER_USER's default: under the
 // step queues' MaximumConcurrency of 5, it leaves three workers to others.
@@ -46,6 +55,16 @@ func (l *loader) pipeline(c *Config) {
 		}
 	}
 	c.Pipeline.StepsPerUser = int(l.positiveInt("FAIR_SHARE_STEPS_PER_USER", DefaultStepsPerUser, 100_000))
+	c.Pipeline.TranscodePart = DefaultTranscodePart
+	if v, name, ssm := l.lookup("TRANSCODE_PART_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 10 || n > 900:
+			l.fail(name, ssm, fmt.Sprintf("is %q, want whole seconds from 10 to 900 (a part must fit well inside the transcode function's 900 s)", v))
+		default:
+			c.Pipeline.TranscodePart = time.Duration(n) * time.Second
+		}
+	}
 	if v, name, ssm := l.lookup("DEAD_LETTER_QUEUE_URLS"); v != "" {
 		for _, u := range strings.Split(v, ",") {
 			u = strings.TrimSpace(u)

@@ -83,9 +83,13 @@ func (m *Meter) paidCalls(ctx context.Context, inv pipeline.Invocation) ([]ledge
 // otherwise.
 func (m *Meter) Usage(inv pipeline.Invocation, calls []ledger.Record) []Usage {
 	var us []Usage
+	var part *int
+	if inv.Part > 0 {
+		part = &inv.Part
+	}
 	add := func(service, what string, q float64, unit string) {
 		if q > 0 {
-			us = append(us, Usage{JobID: inv.Job.ID, Step: inv.Step, Attempt: inv.Attempt, Service: service, What: what, Quantity: q, Unit: unit})
+			us = append(us, Usage{JobID: inv.Job.ID, Step: inv.Step, Part: part, Attempt: inv.Attempt, Service: service, What: what, Quantity: q, Unit: unit})
 		}
 	}
 	if m.MemoryMB > 0 {
@@ -105,8 +109,8 @@ func (m *Meter) Usage(inv pipeline.Invocation, calls []ledger.Record) []Usage {
 	}
 	add("s3", "put_requests", float64(len(inv.Outputs)), "requests")
 	add("s3", "storage", float64(bytes)/(1<<30)*float64(m.RetentionDays)/30, "GB-months")
-	sqs := 2.0
-	if inv.Err == nil {
+	sqs := 2.0 + float64(inv.Split) // a split sends each of its parts
+	if inv.Err == nil && inv.Split == 0 {
 		sqs = 3
 	}
 	add("sqs", "requests", sqs, "requests")

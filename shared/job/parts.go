@@ -327,7 +327,8 @@ func (s *Store) ClaimMerge(ctx context.Context, jobID uuid.UUID, step string, o 
 		case l.canceled || l.job == Canceled:
 			c.Outcome, c.Note = Drop, "the job was canceled"
 			return stopStep(ctx, tx, jobID, step)
-		case l.job.Terminal() || l.step != Running:
+		case l.job.Terminal() || (l.step != Running && l.step != Queued):
+			// Queued: a merge attempt failed and handed its message back (Retry).
 			c.Outcome, c.Note = Drop, "the step is "+string(l.step)
 			return nil
 		}
@@ -346,8 +347,8 @@ func (s *Store) ClaimMerge(ctx context.Context, jobID uuid.UUID, step string, o 
 			c.Note = c.Failed
 			return failTx(ctx, tx, jobID, step, c.Failed)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE job_steps SET attempts = attempts + 1, progress_stage = 'merging', updated_at = now()
-			WHERE job_id = $1 AND step = $2`, jobID, step); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE job_steps SET status = 'running', attempts = attempts + 1, error = NULL,
+			progress_stage = 'merging', updated_at = now() WHERE job_id = $1 AND step = $2`, jobID, step); err != nil {
 			return fmt.Errorf("mark merge running: %w", err)
 		}
 		c.Job, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs j WHERE j.id = $1`, jobID))
@@ -361,6 +362,28 @@ func (s *Store) ClaimMerge(ctx context.Context, jobID uuid.UUID, step string, o 
 		return Claim{}, fmt.Errorf("claim %s merge of job %s: %w", step, jobID, err)
 	}
 	return c, nil
+}
+
+// UnsentParts lists parts that are queued but were never sent (the process
+// that split the step died before sending them, or a send failed), oldest
+// first, once they are older than grace.
+func (s *Store) UnsentParts(ctx context.Context, grace time.Duration, limit int) ([]PartDispatch, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT p.job_id, p.step, p.part, p.dispatch, j.trace_id FROM job_parts p JOIN jobs j ON j.id = p.job_id
+		WHERE p.status = 'queued' AND p.enqueued_at IS NULL AND p.updated_at < now() - make_interval(secs => $1)
+		  AND j.status IN ('queued', 'running') AND NOT j.cancel_requested
+		ORDER BY p.updated_at LIMIT $2`, grace.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find unsent parts: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PartDispatch, error) {
+		var d PartDispatch
+		return d, r.Scan(&d.JobID, &d.Step, &d.Part, &d.Attempt, &d.TraceID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find unsent parts: %w", err)
+	}
+	return list, nil
 }
 
 // ExpiredParts hands every running part whose lease ran out back to the

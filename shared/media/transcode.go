@@ -95,6 +95,15 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 			leg{"m4a", 0.8, m4aArgs(in, f, info, rend.M4A), rend.M4A})
 	}
 
+	if err := r.runLegs(ctx, legs, in, f, info, opts); err != nil {
+		return Renditions{}, err
+	}
+	return rend, nil
+}
+
+// runLegs runs Transcode's legs in turn within one budget (opts.Timeout),
+// with the progress of all of them as one.
+func (r *Runner) runLegs(ctx context.Context, legs []leg, in string, f format, info Info, opts RunOptions) error {
 	total := opts.Timeout
 	if total <= 0 {
 		total = r.DefaultTimeout
@@ -119,11 +128,11 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 	done := 0.0
 	for _, l := range legs {
 		if opts.Cancel != nil && opts.Cancel() {
-			return Renditions{}, fmt.Errorf("transcode %s: %w", l.name, ErrCanceled)
+			return fmt.Errorf("transcode %s: %w", l.name, ErrCanceled)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return Renditions{}, fmt.Errorf("transcode %s: %w", l.name, &ExecError{Tool: "ffmpeg", ExitCode: -1, TimedOut: true, Timeout: total, Err: context.DeadlineExceeded})
+			return fmt.Errorf("transcode %s: %w", l.name, &ExecError{Tool: "ffmpeg", ExitCode: -1, TimedOut: true, Timeout: total, Err: context.DeadlineExceeded})
 		}
 		lo := RunOptions{Timeout: left, Duration: info.Duration, Cancel: opts.Cancel}
 		if report != nil {
@@ -137,14 +146,14 @@ func (r *Runner) Transcode(ctx context.Context, in, contentType string, info Inf
 			err = r.Run(ctx, posterArgs(in, f, info, 0, l.out), lo)
 		}
 		if err != nil {
-			return Renditions{}, fmt.Errorf("transcode %s: %w", l.name, err)
+			return fmt.Errorf("transcode %s: %w", l.name, err)
 		}
 		if !nonEmpty(l.out) {
-			return Renditions{}, fmt.Errorf("transcode %s: ffmpeg wrote no %s", l.name, filepath.Base(l.out))
+			return fmt.Errorf("transcode %s: ffmpeg wrote no %s", l.name, filepath.Base(l.out))
 		}
 		done += l.weight * 100
 	}
-	return rend, nil
+	return nil
 }
 
 // ExtractWAV writes the first audio stream of in, declared as contentType

@@ -18,7 +18,10 @@ type Meter interface {
 type Invocation struct {
 	Job     job.Job // as claimed
 	Step    string
-	Attempt int
+	Attempt int           // the step's attempt, or the part's for a part
+	Part    int           // the part the invocation ran (1 for the first); 0: the whole step, its split or its merge
+	Merge   bool          // the invocation merged the step's parts
+	Split   int           // how many parts the invocation split the step into and sent; 0: it did not split
 	Start   time.Time     // when the work began
 	Elapsed time.Duration // how long the work and the step's bookkeeping took
 	Outputs []Output      // the files it wrote (on success)

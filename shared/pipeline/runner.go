@@ -117,6 +117,9 @@ type Runner struct {
 	// Meter is told of each invocation once its outcome is recorded (cost
 	// per job, metrics); nil: none.
 	Meter Meter
+	// MemoryMB is the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE),
+	// recorded with each part's billed duration; 0: unknown.
+	MemoryMB int
 }
 
 // supportID is what a failure reason gives a person to quote: the trace id
@@ -138,8 +141,13 @@ type Context struct {
 	Probe                        json.RawMessage
 	Attempt                      int
 	Dir                          string // a scratch directory, removed after the step
+	// Part is the part this invocation works on (1 for the first), 0 for a
+	// whole step or a merge; Parts is how many parts the step was split
+	// into (0 when it was not).
+	Part, Parts int
 
 	step    string
+	merge   bool // the attempt merges the step's parts
 	runner  *Runner
 	mu      sync.Mutex
 	lastPct time.Time
@@ -156,6 +164,9 @@ func (sc *Context) Key(step, name string) string {
 // Progress records the step's progress (0-100) and stage, at most every
 // couple of seconds; it also renews the step's lease.
 func (sc *Context) Progress(ctx context.Context, step string, percent float64, stage string) {
+	if sc.Part > 0 {
+		return // a part's progress is its row's status (job.PartCounts); its lease is the heartbeat's
+	}
 	sc.mu.Lock()
 	// A new stage is always written (a person watching sees each one); only
 	// repeated percentages of the same stage are thinned out.
@@ -208,60 +219,107 @@ func (r *Runner) Handle(ctx context.Context, step Step, body string) error {
 		return nil
 	}
 	ctx = obs.With(obs.With(obs.With(ctx, obs.JobID, msg.JobID.String()), obs.Step, msg.Step), obs.TraceID, msg.TraceID)
+	if msg.Part > 0 || msg.Merge {
+		p, ok := step.(Parted)
+		if !ok {
+			r.Log.ErrorContext(ctx, "dropping a part message for a step that does not run in parts", "part", msg.Part, "merge", msg.Merge)
+			return nil
+		}
+		if msg.Merge {
+			return r.handleMerge(ctx, p, msg)
+		}
+		return r.handlePart(ctx, p, msg)
+	}
 	c, err := r.Jobs.Claim(ctx, msg.JobID, step.Name(), r.claimOptions())
 	if err != nil {
 		return err
 	}
-	switch c.Outcome {
-	case job.Busy:
-		return queue.Retry(c.RetryIn, fmt.Errorf("%s: %w", c.Note, ErrBusy))
-	case job.Drop:
-		if c.Failed != "" {
-			r.Log.WarnContext(ctx, "step failed", "reason", c.Failed)
-		} else {
-			r.Log.InfoContext(ctx, "message dropped", "why", c.Note, "message_attempt", msg.Attempt)
-		}
-		if c.Send != nil {
-			r.send(ctx, *c.Send)
-		}
+	if r.dropped(ctx, c, msg) {
 		return nil
+	}
+	if c.Outcome == job.Busy {
+		return queue.Retry(c.RetryIn, fmt.Errorf("%s: %w", c.Note, ErrBusy))
 	}
 	err = r.run(ctx, step, c)
 	r.unpark(ctx, c.Job.UserID, step.Name())
 	return err
 }
 
-// run does the claimed attempt and records its outcome.
-func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
-	sc := &Context{Job: c.Job, Attempt: c.Attempt, step: step.Name(), runner: r}
-	a, err := r.Assets.Get(ctx, c.Job.UserID, c.Job.AssetID)
+// dropped logs a claim that leaves nothing to do (and sends the successor it
+// found unsent); it reports whether the claim was such a one.
+func (r *Runner) dropped(ctx context.Context, c job.Claim, msg queue.Message) bool {
+	if c.Outcome != job.Drop {
+		return false
+	}
+	if c.Failed != "" {
+		r.Log.WarnContext(ctx, "step failed", "reason", c.Failed)
+	} else {
+		r.Log.InfoContext(ctx, "message dropped", "why", c.Note, "message_attempt", msg.Attempt)
+	}
+	if c.Send != nil {
+		r.send(ctx, *c.Send)
+	}
+	return true
+}
+
+// prepare builds the step's view of a claimed job: its asset and a scratch
+// directory (the returned func removes it). An asset deleted meanwhile is
+// ErrCanceled.
+func (r *Runner) prepare(ctx context.Context, sc *Context) (func(), error) {
+	a, err := r.Assets.Get(ctx, sc.Job.UserID, sc.Job.AssetID)
 	switch {
 	case apperr.CodeOf(err) == apperr.NotFound:
-		return r.finish(ctx, sc, Result{}, ErrCanceled, 0) // deleted while queued
+		return func() {}, ErrCanceled // deleted while queued
 	case err != nil:
-		return r.finish(ctx, sc, Result{}, fmt.Errorf("load asset: %w", err), 0)
+		return func() {}, fmt.Errorf("load asset: %w", err)
 	}
 	sc.AssetID, sc.Source, sc.SourceType, sc.Filename, sc.Probe = a.ID, a.ObjectKey, a.ContentType, a.Filename, a.Probe
 	if len(sc.Probe) == 0 {
 		sc.Probe = json.RawMessage(`{}`)
 	}
-	dir, err := os.MkdirTemp("", "redub-"+step.Name()+"-")
+	dir, err := os.MkdirTemp("", "redub-"+sc.step+"-")
 	if err != nil {
-		return r.finish(ctx, sc, Result{}, fmt.Errorf("scratch dir: %w", err), 0)
+		return func() {}, fmt.Errorf("scratch dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
 	sc.Dir = dir
+	return func() { os.RemoveAll(dir) }, nil
+}
 
+// run does the claimed attempt and records its outcome. A step that runs in
+// parts and whose media makes more than one range is split instead: its
+// parts are sent, and the last one to finish sends the merge.
+func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
 	start := time.Now()
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if deadline, ok := ctx.Deadline(); ok {
-		var stop context.CancelFunc
-		wctx, stop = context.WithDeadline(wctx, deadline.Add(-r.margin()))
-		defer stop()
+	sc := &Context{Job: c.Job, Attempt: c.Attempt, step: step.Name(), runner: r}
+	cleanup, err := r.prepare(ctx, sc)
+	defer cleanup()
+	if err != nil {
+		return r.finish(ctx, sc, Result{}, err, 0)
 	}
-	stopBeat := r.heartbeat(ctx, sc, cancel)
-	res, werr := step.Work(wctx, sc)
+	work := step.Work
+	if p, ok := step.(Parted); ok {
+		if ranges := p.Parts(sc); len(ranges) > 1 {
+			merge, err := r.split(ctx, sc, ranges, start)
+			if err != nil || !merge {
+				return err
+			}
+			// Every part had already succeeded (a merge whose worker died,
+			// or whose message was lost): this attempt does the merge.
+			sc.merge, work = true, p.Merge
+		}
+	}
+	return r.work(ctx, sc, work, start, sc.merge)
+}
+
+// work runs fn (a whole step's Work or a merge) under the attempt's lease
+// and deadline and records its outcome.
+func (r *Runner) work(ctx context.Context, sc *Context, fn func(context.Context, *Context) (Result, error), start time.Time, merge bool) error {
+	wctx, cancel := r.budget(ctx)
+	defer cancel(nil)
+	stopBeat := r.heartbeat(ctx, func(ctx context.Context) (bool, error) {
+		return r.Jobs.Heartbeat(ctx, sc.Job.ID, sc.step, sc.Attempt)
+	}, cancel)
+	res, werr := fn(wctx, sc)
 	stopBeat()
 	if errors.Is(context.Cause(wctx), errLeaseLost) {
 		// Another attempt holds the step now: its outcome is the one that counts.
@@ -271,12 +329,24 @@ func (r *Runner) run(ctx context.Context, step Step, c job.Claim) error {
 	if werr == nil && sc.Canceled(ctx) {
 		werr = ErrCanceled
 	}
-	err = r.finish(ctx, sc, res, werr, time.Since(start))
+	err := r.finish(ctx, sc, res, werr, time.Since(start))
 	if r.Meter != nil {
-		r.Meter.Invoked(ctx, Invocation{Job: sc.Job, Step: sc.step, Attempt: sc.Attempt, Start: start,
+		r.Meter.Invoked(ctx, Invocation{Job: sc.Job, Step: sc.step, Attempt: sc.Attempt, Merge: merge, Start: start,
 			Elapsed: time.Since(start), Outputs: res.Outputs, Err: werr})
 	}
 	return err
+}
+
+// budget is the work's context: canceled with a cause when its lease is
+// lost, and ended Margin before the invocation's deadline.
+func (r *Runner) budget(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		var stop context.CancelFunc
+		wctx, stop = context.WithDeadline(wctx, deadline.Add(-r.margin()))
+		return wctx, func(cause error) { cancel(cause); stop() } // the cause first, so the deadline's context carries it
+	}
+	return wctx, cancel
 }
 
 // finish records the attempt's outcome: success (and the next step sent),
@@ -316,7 +386,7 @@ func (r *Runner) finish(ctx context.Context, sc *Context, res Result, werr error
 			r.removeFiles(ctx, jobID)
 		}
 		return err
-	case r.permanent(werr) || sc.Attempt >= r.maxAttempts():
+	case r.permanent(werr) || sc.Attempt >= r.maxAttempts()+merged(sc):
 		reason := Reason(step, werr, r.Describe, supportID(sc.Job))
 		r.Log.WarnContext(ctx, "step failed", "reason", reason, "attempt", sc.Attempt, "error", werr.Error())
 		_, err := r.Jobs.Fail(ctx, jobID, step, reason)
@@ -333,6 +403,15 @@ func (r *Runner) finish(ctx context.Context, sc *Context, res Result, werr error
 		}
 	}
 	return err
+}
+
+// merged is the attempt the split of a merged step used (job.ClaimMerge
+// allows the merge its attempts on top of it).
+func merged(sc *Context) int {
+	if sc.merge {
+		return 1
+	}
+	return 0
 }
 
 func (r *Runner) removeFiles(ctx context.Context, jobID uuid.UUID) {
@@ -358,7 +437,7 @@ func (r *Runner) send(ctx context.Context, d job.Dispatch) {
 // heartbeat renews the step's lease (every third of it) while it works, so a
 // long provider call or FFmpeg run without progress is not taken for a dead
 // worker. When the attempt no longer holds the step it cancels the work.
-func (r *Runner) heartbeat(ctx context.Context, sc *Context, cancel context.CancelCauseFunc) func() {
+func (r *Runner) heartbeat(ctx context.Context, renew func(context.Context) (bool, error), cancel context.CancelCauseFunc) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -369,7 +448,7 @@ func (r *Runner) heartbeat(ctx context.Context, sc *Context, cancel context.Canc
 			case <-done:
 				return
 			case <-t.C:
-				held, err := r.Jobs.Heartbeat(ctx, sc.Job.ID, sc.step, sc.Attempt)
+				held, err := renew(ctx)
 				switch {
 				case err != nil:
 					r.Log.WarnContext(ctx, "heartbeat failed", "error", err.Error())

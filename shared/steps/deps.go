@@ -27,6 +27,7 @@ type Objects interface {
 	Head(ctx context.Context, key string) (storage.Object, error)
 	Copy(ctx context.Context, src, dst string, size int64, etag string) error
 	Delete(ctx context.Context, keys ...string) error
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
 // Edits reads a job's segment edits (job.Store).

@@ -63,7 +63,8 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 		MemoryMB: app.Config.Cost.MemoryMB, Architecture: app.Config.Cost.Architecture, RetentionDays: app.Config.Cost.OutputRetentionDays}
 	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		StepsPerUser: app.Config.Pipeline.StepsPerUser,
-		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe, Meter: meter}
+		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe, Meter: meter,
+		MemoryMB: app.Config.Cost.MemoryMB}
 	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
 }
 

@@ -1,7 +1,8 @@
 // Package sweep is the scheduled sweeper: every minute it re-sends steps
-// that were queued but never sent, hands steps whose worker died (an expired
-// lease) to another worker, fails a job only when the current message of one
-// of its steps reached a dead-letter queue (removing stale dead letters), and
+// and parts that were queued but never sent, hands steps and parts whose
+// worker died (an expired lease) to another worker, fails a job only when
+// the current message of one of its steps or parts reached a dead-letter
+// queue (removing stale dead letters), and
 // removes pending uploads older than a day. It writes no table itself: it
 // asks the job, asset, rate limit and session stores.
 package sweep
@@ -69,8 +70,8 @@ type Sweeper struct {
 
 // Report is what one sweep did.
 type Report struct {
-	Resent           int // queued steps that had never been sent
-	Restarted        int // running steps whose lease expired, sent again
+	Resent           int // queued steps and parts that had never been sent
+	Restarted        int // running steps and parts whose lease expired, sent again
 	FailedDeadLetter int // jobs failed because a step's current message was dead-lettered
 	StaleDeadLetters int // dead letters of older sends or settled steps, removed
 	UploadsRemoved   int
@@ -143,18 +144,45 @@ func (s *Sweeper) resend(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.sendAll(ctx, list)
+	n, err := s.sendAll(ctx, list)
+	if err != nil {
+		return n, err
+	}
+	parts, err := s.Jobs.UnsentParts(ctx, unsentGrace, batch)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.sendParts(ctx, parts)
+	return n + m, err
 }
 
 // restartExpired sends again the steps whose worker stopped renewing its
 // lease (killed, out of memory, timed out, cut off from the database).
+// A part whose worker stopped is sent again alone; the step's other parts
+// go on.
 func (s *Sweeper) restartExpired(ctx context.Context) (int, error) {
 	list, err := s.Jobs.Expired(ctx, s.Lease, batch)
 	for _, d := range list {
 		s.Log.WarnContext(ctx, "step lease expired; sending it again", "job_id", d.JobID.String(), "step", d.Step, "dispatch", d.Attempt)
 	}
 	n, serr := s.sendAll(ctx, list)
-	return n, errors.Join(err, serr)
+	parts, perr := s.Jobs.ExpiredParts(ctx, s.Lease, batch)
+	for _, d := range parts {
+		s.Log.WarnContext(ctx, "part lease expired; sending it again", "job_id", d.JobID.String(), "step", d.Step, "part", d.Part, "dispatch", d.Attempt)
+	}
+	m, pserr := s.sendParts(ctx, parts)
+	return n + m, errors.Join(err, serr, perr, pserr)
+}
+
+func (s *Sweeper) sendParts(ctx context.Context, list []job.PartDispatch) (int, error) {
+	n := 0
+	for _, d := range list {
+		if err := s.Jobs.SendPart(ctx, s.Queue, d); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (s *Sweeper) sendAll(ctx context.Context, list []job.Dispatch) (int, error) {
@@ -184,20 +212,19 @@ func (s *Sweeper) deadLetters(ctx context.Context) (failed, stale int, err error
 			if err != nil {
 				continue // an S3 event (ingest): the asset stays pending and the upload sweep removes it
 			}
-			d := job.Dispatch{JobID: msg.JobID, Step: msg.Step, Attempt: msg.Attempt, TraceID: msg.TraceID}
-			reason := fmt.Sprintf("%s failed repeatedly; its message was moved to the dead-letter queue", msg.Step)
-			v, err := s.Jobs.DeadLetter(ctx, d, s.Lease, reason)
+			v, err := s.judge(ctx, msg)
 			if err != nil {
 				return failed, stale, err
 			}
 			switch v {
 			case job.DeadFailed:
 				failed++
-				s.Log.WarnContext(ctx, "job failed by the sweeper: its step's current message reached the dead-letter queue", "job_id", msg.JobID.String(), "step", msg.Step)
+				s.Log.WarnContext(ctx, "job failed by the sweeper: its step's current message reached the dead-letter queue", "job_id", msg.JobID.String(), "step", msg.Step,
+					"part", msg.Part, "merge", msg.Merge)
 			case job.DeadStale:
 				stale++
 				s.Log.InfoContext(ctx, "removing a stale dead letter", "job_id", msg.JobID.String(), "step", msg.Step,
-					"message_attempt", msg.Attempt, "message_id", deref(m.MessageId))
+					"part", msg.Part, "message_attempt", msg.Attempt, "message_id", deref(m.MessageId))
 				if _, err := s.DeadLetters.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
 					return failed, stale, fmt.Errorf("remove stale dead letter: %w", err)
 				}
@@ -205,6 +232,23 @@ func (s *Sweeper) deadLetters(ctx context.Context) (failed, stale int, err error
 		}
 	}
 	return failed, stale, nil
+}
+
+// judge asks the job store about one dead letter: a part's message is
+// judged against its part, a whole step's or a merge's against its step.
+func (s *Sweeper) judge(ctx context.Context, msg queue.Message) (job.DeadVerdict, error) {
+	if msg.Part > 0 {
+		reason := fmt.Sprintf("%s part %d failed repeatedly; its message was moved to the dead-letter queue", msg.Step, msg.Part)
+		d := job.PartDispatch{JobID: msg.JobID, Step: msg.Step, Part: msg.Part, Attempt: msg.Attempt, TraceID: msg.TraceID}
+		return s.Jobs.DeadLetterPart(ctx, d, s.Lease, reason)
+	}
+	what := msg.Step
+	if msg.Merge {
+		what += " merge"
+	}
+	reason := fmt.Sprintf("%s failed repeatedly; its message was moved to the dead-letter queue", what)
+	d := job.Dispatch{JobID: msg.JobID, Step: msg.Step, Attempt: msg.Attempt, TraceID: msg.TraceID, Merge: msg.Merge}
+	return s.Jobs.DeadLetter(ctx, d, s.Lease, reason)
 }
 
 // removeStaleUploads deletes pending uploads older than a day: their

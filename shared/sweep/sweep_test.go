@@ -196,3 +196,74 @@ func TestSweeper(t *testing.T) {
 	require.Equal(t, sweep.Report{}, r, "the dead letter is still there, but its job already failed")
 	require.Empty(t, q.msgs)
 }
+
+// splitJob claims a job's transcode and splits it in three parts, none sent.
+func splitJob(t *testing.T, db *postgres.DB) job.Job {
+	t.Helper()
+	ctx := context.Background()
+	j, _ := newJob(t, db)
+	store := job.NewStore(db)
+	c, err := store.Claim(ctx, j.ID, "transcode", job.ClaimOptions{Lease: 30 * time.Second, MaxAttempts: 3})
+	require.NoError(t, err)
+	ds, err := store.Split(ctx, j.ID, "transcode", c.Attempt, []job.Range{{End: time.Minute}, {Start: time.Minute, End: 2 * time.Minute},
+		{Start: 2 * time.Minute, End: 3 * time.Minute}})
+	require.NoError(t, err)
+	require.Len(t, ds, 3)
+	return j
+}
+
+func TestSweeperSendsPartsAndJudgesTheirDeadLetters(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+
+	// The splitting worker died before it sent its parts.
+	unsent := splitJob(t, db)
+	_, err := db.Exec(ctx, `UPDATE job_parts SET updated_at = now() - interval '2 minutes' WHERE job_id = $1`, unsent.ID)
+	require.NoError(t, err)
+
+	// Part 2's worker died: its lease ran out; parts 1 and 3 are done or alive.
+	dead := splitJob(t, db)
+	_, err = db.Exec(ctx, `UPDATE job_parts SET enqueued_at = now(), status = 'running', attempts = 1,
+		updated_at = CASE part WHEN 2 THEN now() - interval '40 seconds' ELSE now() END WHERE job_id = $1`, dead.ID)
+	require.NoError(t, err)
+
+	// Part 1's current message reached the dead-letter queue; part 3's older send did too.
+	lettered := splitJob(t, db)
+	_, err = db.Exec(ctx, `UPDATE job_parts SET enqueued_at = now(), dispatch = part WHERE job_id = $1`, lettered.ID)
+	require.NoError(t, err)
+	current, _ := json.Marshal(queue.Message{V: 2, JobID: lettered.ID, Step: "transcode", Part: 1, Attempt: 1})
+	older, _ := json.Marshal(queue.Message{V: 2, JobID: lettered.ID, Step: "transcode", Part: 3, Attempt: 1})
+
+	q := &sent{}
+	dl := &deadLetters{bodies: map[string][]string{"dlq": {string(older), string(current)}}}
+	s := &sweep.Sweeper{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Uploads: &cleaner{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), DeadLetters: dl, DLQURLs: []string{"dlq"}, Lease: 30 * time.Second}
+	r, err := s.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sweep.Report{Resent: 3, Restarted: 1, FailedDeadLetter: 1, StaleDeadLetters: 1}, r)
+
+	var parts []queue.Message
+	for _, m := range q.msgs {
+		if m.JobID == unsent.ID {
+			parts = append(parts, m)
+		}
+	}
+	require.Equal(t, []queue.Message{{JobID: unsent.ID, Step: "transcode", Part: 1, Attempt: 1},
+		{JobID: unsent.ID, Step: "transcode", Part: 2, Attempt: 1}, {JobID: unsent.ID, Step: "transcode", Part: 3, Attempt: 1}}, parts)
+	require.Contains(t, q.msgs, queue.Message{JobID: dead.ID, Step: "transcode", Part: 2, Attempt: 2}, "the dead part alone, a new dispatch")
+	require.Len(t, q.msgs, 4)
+	require.Equal(t, []string{string(older)}, dl.deleted)
+
+	var st, reason string
+	require.NoError(t, db.QueryRow(ctx, `SELECT status, coalesce(error, '') FROM jobs WHERE id = $1`, lettered.ID).Scan(&st, &reason))
+	require.Equal(t, "failed", st)
+	require.Contains(t, reason, "transcode part 1 failed repeatedly")
+	require.NoError(t, db.QueryRow(ctx, `SELECT status FROM jobs WHERE id = $1`, dead.ID).Scan(&st))
+	require.Equal(t, "running", st)
+
+	q.msgs = nil
+	r, err = s.Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, sweep.Report{}, r)
+}

@@ -1,0 +1,243 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/redub/redub/shared/media/syncmark"
+)
+
+// Transcode in parts through the local stack (the template's settings, parts
+// of 300 s): a 20-minute source with a flash and a beep together every 10 s.
+
+const (
+	partSeconds = 300
+	longSource  = 20 * time.Minute
+)
+
+// partsStack is a stack whose transcodes split every 300 s.
+func partsStack(t *testing.T) *env {
+	t.Helper()
+	return start(t, map[string]string{"TRANSCODE_PART_SECONDS": strconv.Itoa(partSeconds)})
+}
+
+// marks makes a 320x180 source of length d with a flash and a beep every 10 s.
+func marks(t *testing.T, dir string, d time.Duration) string {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("marks-%ds.mp4", int(d.Seconds())))
+	require.NoError(t, syncmark.Source(t.Context(), "ffmpeg", path, "320x180", d, 10*time.Second))
+	return path
+}
+
+// ffprobeField is one entry of a file's first stream of kind (v or a).
+func ffprobeField(t *testing.T, path, kind, entry string, extra ...string) string {
+	t.Helper()
+	args := append([]string{"-v", "error", "-select_streams", kind + ":0"}, extra...)
+	args = append(args, "-show_entries", "stream="+entry, "-of", "csv=p=0", path)
+	out, err := exec.Command("ffprobe", args...).Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+func videoPackets(t *testing.T, path string) int {
+	n, err := strconv.Atoi(ffprobeField(t, path, "v", "nb_read_packets", "-count_packets"))
+	require.NoError(t, err)
+	return n
+}
+
+func streamSeconds(t *testing.T, path, kind string) float64 {
+	return seconds(t, ffprobeField(t, path, kind, "duration"))
+}
+
+// partClaims are the claims (attempts) of each part of a job's transcode, by part.
+func (e *env) partClaims(t *testing.T, jobID string) map[int]int {
+	t.Helper()
+	rows, err := e.db.Query(context.Background(), `SELECT part, attempts FROM job_parts WHERE job_id = $1 AND step = 'transcode'`, jobID)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[int]int{}
+	for rows.Next() {
+		var part, attempts int
+		require.NoError(t, rows.Scan(&part, &attempts))
+		out[part] = attempts
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// runningParts are the parts of a job's transcode that run now.
+func (e *env) runningParts(t *testing.T, jobID string) []int {
+	t.Helper()
+	rows, err := e.db.Query(context.Background(), `SELECT part FROM job_parts WHERE job_id = $1 AND status = 'running' ORDER BY part`, jobID)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var p int
+		require.NoError(t, rows.Scan(&p))
+		out = append(out, p)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// jobKeys lists the objects under jobs/<id>/<sub>.
+func (e *env) jobKeys(t *testing.T, jobID, sub string) []string {
+	t.Helper()
+	bucket := e.st.Template().Buckets["MediaBucket"].Name
+	prefix := "jobs/" + jobID + "/" + sub
+	out, err := e.st.S3().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	require.NoError(t, err)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, *o.Key)
+	}
+	return keys
+}
+
+// checkParted checks a parted transcode's video against its source: every
+// frame, the lengths, the sync at every part boundary, no part left.
+func checkParted(t *testing.T, e *env, token, jobID, src string) string {
+	t.Helper()
+	j := e.job(t, token, jobID)
+	require.Equal(t, "succeeded", j.Status, "%+v", j)
+	outs := outputsByKind(j)
+	for _, kind := range []string{"video", "poster", "speech_wav"} {
+		require.Contains(t, outs, kind)
+	}
+	video := filepath.Join(t.TempDir(), "video.mp4")
+	e.fetch(t, token, outs["video"], video)
+
+	require.Equal(t, videoPackets(t, src), videoPackets(t, video), "every frame of the source, once")
+	require.InDelta(t, streamSeconds(t, src, "v"), streamSeconds(t, video, "v"), 0.1)
+	require.InDelta(t, streamSeconds(t, src, "a"), streamSeconds(t, video, "a"), 0.1)
+	flashes, err := syncmark.Flashes(t.Context(), "ffmpeg", video)
+	require.NoError(t, err)
+	beeps, err := syncmark.Beeps(t.Context(), "ffmpeg", video)
+	require.NoError(t, err)
+	for at := time.Duration(partSeconds) * time.Second; at < longSource; at += partSeconds * time.Second {
+		d, ok := syncmark.Drift(flashes, beeps, at)
+		require.True(t, ok, "the flash and beep at the boundary %s", at)
+		require.LessOrEqual(t, d.Abs(), 40*time.Millisecond, "A/V drift at the boundary %s", at)
+		t.Logf("boundary %s: drift %s", at, d)
+	}
+	require.Empty(t, e.jobKeys(t, jobID, "transcode/parts/"), "the merge removed every part")
+	return video
+}
+
+func TestTranscodeInParts(t *testing.T) {
+	t.Parallel()
+	e := partsStack(t)
+	token, _ := e.login(t, "parts@example.com")
+	src := marks(t, t.TempDir(), longSource)
+	parts := int(longSource.Seconds()) / partSeconds
+
+	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "transcode"}))
+	j := e.waitJob(t, token, id, 8*time.Minute)
+	require.Equal(t, "succeeded", j.Status, "%+v", j)
+	claims := e.partClaims(t, id)
+	require.Len(t, claims, parts)
+	for p, n := range claims {
+		require.Equal(t, 1, n, "part %d ran once", p)
+	}
+	first := checkParted(t, e, token, id, src)
+
+	// The same source again, its transcode's process killed while a part
+	// runs: only the parts it was running run again, and the output is the same.
+	id = e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "transcode"}))
+	var before []int
+	require.Eventually(t, func() bool {
+		before = e.runningParts(t, id)
+		return len(before) > 0
+	}, 4*time.Minute, 50*time.Millisecond, "a part runs")
+	time.Sleep(500 * time.Millisecond) // into its encode
+	running := append(e.runningParts(t, id), before...)
+	require.True(t, e.killFunction(t, "TranscodeFunction", "transcode"), "the transcode process was found and killed")
+	running = append(running, e.runningParts(t, id)...)
+	j = e.waitJob(t, token, id, 8*time.Minute)
+	require.Equal(t, "succeeded", j.Status, "%+v", j)
+	claims = e.partClaims(t, id)
+	require.Len(t, claims, parts)
+	again := 0
+	for p, n := range claims {
+		if n > 1 {
+			require.Contains(t, running, p, "part %d ran again, but it was not running when the process died", p)
+			require.Equal(t, 2, n, "part %d", p)
+			again++
+		}
+	}
+	require.Positive(t, again, "the killed part ran again: %v", claims)
+	second := checkParted(t, e, token, id, src)
+	require.Equal(t, streamHash(t, first), streamHash(t, second), "the same video as the run nobody killed")
+}
+
+// streamHash is a hash of a file's video packets.
+func streamHash(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-map", "0:v:0", "-c", "copy", "-f", "streamhash", "-").Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+func TestCancelDuringThePartsStopsThemAndNoMergeRuns(t *testing.T) {
+	t.Parallel()
+	e := partsStack(t)
+	token, _ := e.login(t, "parts-cancel@example.com")
+	src := marks(t, t.TempDir(), longSource)
+	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "transcode"}))
+	require.Eventually(t, func() bool { return len(e.runningParts(t, id)) > 0 }, 4*time.Minute, 50*time.Millisecond, "a part runs")
+	r := e.do(t, call{method: "POST", path: "/jobs/" + id + "/cancel", token: token})
+	require.Equal(t, 200, r.Status, string(r.Body))
+
+	require.Eventually(t, func() bool {
+		var open int
+		require.NoError(t, e.db.QueryRow(context.Background(), `SELECT count(*) FROM job_parts WHERE job_id = $1 AND status IN ('queued', 'running')`,
+			id).Scan(&open))
+		return open == 0 && e.job(t, token, id).Steps[0].Status == "canceled"
+	}, time.Minute, 200*time.Millisecond, "every part stops")
+	time.Sleep(3 * time.Second) // a merge, were one sent, would have started by now
+	j := e.job(t, token, id)
+	require.Equal(t, "canceled", j.Status)
+	require.Empty(t, j.Outputs)
+	var stage string
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT progress_stage FROM job_steps WHERE job_id = $1 AND step = 'transcode'`, id).Scan(&stage))
+	require.NotEqual(t, "merging", stage, "no merge was claimed")
+	require.Empty(t, e.jobKeys(t, id, "transcode/video.mp4"), "no merge wrote the video")
+	var done int
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT count(*) FROM job_parts WHERE job_id = $1 AND status = 'succeeded'`, id).Scan(&done))
+	require.Less(t, done, int(longSource.Seconds())/partSeconds, "the cancel came before the last part")
+}
+
+func TestAShortSourceRunsAsOnePart(t *testing.T) {
+	t.Parallel()
+	e := partsStack(t)
+	token, _ := e.login(t, "parts-short@example.com")
+	src := marks(t, t.TempDir(), 2*time.Minute)
+	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "transcode"}))
+	j := e.waitJob(t, token, id, 4*time.Minute)
+	require.Equal(t, "succeeded", j.Status, "%+v", j)
+	require.Empty(t, e.partClaims(t, id), "no parts")
+	require.Equal(t, 1, j.Steps[0].Attempts, "one invocation, no merge")
+	var kinds []string
+	for _, o := range j.Outputs {
+		kinds = append(kinds, o.Kind)
+	}
+	require.ElementsMatch(t, []string{"video", "poster", "speech_wav"}, kinds, "the outputs of a whole transcode")
+	video := filepath.Join(t.TempDir(), "video.mp4")
+	e.fetch(t, token, outputsByKind(j)["video"], video)
+	require.Equal(t, videoPackets(t, src), videoPackets(t, video))
+	p := probe(t, video)
+	require.Len(t, p.Streams, 2, "H.264 and AAC in one pass, as before")
+	require.Equal(t, "h264", p.Streams[0].CodecName)
+	require.Equal(t, "aac", p.Streams[1].CodecName)
+	require.Empty(t, e.jobKeys(t, id, "transcode/parts/"))
+}
