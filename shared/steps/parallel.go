@@ -11,9 +11,12 @@ import (
 
 // inParallel runs fn(ctx, i) for every i in [0, count), at most limit at a
 // time (at least one), and returns the first error: after it, no further i
-// starts and ctx is canceled for the ones running. Callers keep each i's
-// result in its own slot and put them together in order afterwards, so the
-// outcome does not depend on which finished first.
+// starts. The ones running are left to finish, not canceled: each may be a
+// paid call in flight, and one that finishes is recorded in the ledger, so
+// the step's retry does not pay for it again. (A canceled job stops them
+// through its own check and ctx.) Callers keep each i's result in its own
+// slot and put them together in order afterwards, so the outcome does not
+// depend on which finished first.
 //
 // An i whose paid call the ledger finds in flight (ledger.ErrInFlight) runs
 // again, alone, once the others are done. Two pieces or segments of one job
@@ -23,8 +26,6 @@ import (
 // call is still in flight then (another worker holds it), that error is
 // returned.
 func inParallel(ctx context.Context, limit, count int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var (
 		mu    sync.Mutex
 		first error
@@ -32,6 +33,7 @@ func inParallel(ctx context.Context, limit, count int, fn func(ctx context.Conte
 		wg    sync.WaitGroup
 	)
 	next := make(chan int)
+	failed := make(chan struct{})
 	for range min(max(limit, 1), count) {
 		wg.Go(func() {
 			for i := range next {
@@ -43,7 +45,7 @@ func inParallel(ctx context.Context, limit, count int, fn func(ctx context.Conte
 					again = append(again, i)
 				case first == nil:
 					first = err
-					cancel(err)
+					close(failed)
 				}
 				mu.Unlock()
 			}
@@ -53,6 +55,8 @@ feed:
 	for i := range count {
 		select {
 		case next <- i:
+		case <-failed:
+			break feed
 		case <-ctx.Done():
 			break feed
 		}

@@ -100,12 +100,20 @@ func TestInParallel(t *testing.T) {
 	require.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 2, 5: 1}, runs, "the one in flight ran again")
 
 	boom := errors.New("boom")
+	var started sync.Map
+	release := make(chan struct{})
 	err = inParallel(context.Background(), 2, 100, func(ctx context.Context, i int) error {
+		started.Store(i, true)
 		if i == 1 {
+			close(release)
 			return boom
 		}
-		<-ctx.Done() // the others stop when one fails
-		return ctx.Err()
+		<-release
+		require.NoError(t, ctx.Err(), "a call in flight is left to finish (and be recorded), not canceled")
+		return nil
 	})
-	require.ErrorIs(t, err, boom, "the first error, not the cancellations it caused")
+	require.ErrorIs(t, err, boom)
+	n := 0
+	started.Range(func(any, any) bool { n++; return true })
+	require.Less(t, n, 100, "nothing new starts after an error")
 }
