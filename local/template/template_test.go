@@ -119,7 +119,8 @@ func TestLoadRepoTemplate(t *testing.T) {
 		{"parameters", func() any { return tpl.Parameters }, map[string]string{"Stage": "development", "AuthURL": "http://localhost:3000", "LogLevel": "info", "AlertsEndpoint": "", "SecretsPath": "",
 			"LogShipDestination": "", "LogShipUrl": "", "LogShipDataset": "", "LogShipUser": "", "TranscribeEngine": "auto",
 			"MaxActiveJobsPerUser": "10", "MaxActiveJobsPerAsset": "3", "FairShareStepsPerUser": "2",
-			"JobDurationP95AlarmSeconds": "1800", "MediaMaxSeconds": "14400"}},
+			"JobDurationP95AlarmSeconds": "1800", "MediaMaxSeconds": "14400",
+			"OpenAIConcurrency": "4", "ElevenLabsConcurrency": "2", "LocalSpeechConcurrency": "2"}},
 		{"health function", func() any { return withoutEnv(tpl.Functions["HealthFunction"]) }, &Function{
 			LogicalID: "HealthFunction", Dir: "functions/health", BuildMethod: "makefile",
 			Handler: "bootstrap", Runtime: "provided.al2023", Architecture: "arm64",

@@ -42,6 +42,11 @@
 //	ELEVENLABS_STT_MODEL   optional: the Scribe model, default scribe_v2
 //	SLOT_AWARE_TRANSLATION optional: true (default) | false; translations fit their time slots and lines over 1.15x
 //	                       tempo are rewritten shorter once
+//	OPENAI_CONCURRENCY     optional: OpenAI requests one invocation keeps in flight, 1 to 64, default 4
+//	ELEVENLABS_CONCURRENCY optional: ElevenLabs requests one invocation keeps in flight, 1 to 64, default 2
+//	                       (the Free plan's limit; Starter 3, Creator 5, Pro 10, Scale and Business 15)
+//	LOCAL_SPEECH_CONCURRENCY optional: pocketsphinx/espeak-ng processes one invocation runs at once, 1 to 64,
+//	                       default 2
 //	STORAGE_BUCKET         required: a valid S3 bucket name
 //	STORAGE_REGION         optional: default AWS_REGION, then us-east-1
 //	INGEST_QUEUE_URL, TRANSCODE_QUEUE_URL, TRANSCRIBE_QUEUE_URL, TRANSLATE_QUEUE_URL,

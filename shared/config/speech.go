@@ -39,14 +39,46 @@ type Speech struct {
 	// each segment's duration and character budget, and a line that would
 	// need more than 1.15x tempo is rewritten shorter once.
 	SlotAware bool
+	// Concurrency is how many requests one invocation keeps in flight to
+	// each speech provider (OPENAI_CONCURRENCY, ELEVENLABS_CONCURRENCY,
+	// LOCAL_SPEECH_CONCURRENCY): the transcribe step's pieces and the
+	// synthesize step's segments run that many at a time.
+	Concurrency Concurrency
 }
+
+// Concurrency is the per-provider limit on one invocation's requests in
+// flight.
+type Concurrency struct {
+	OpenAI     int // OPENAI_CONCURRENCY, default DefaultOpenAIConcurrency
+	ElevenLabs int // ELEVENLABS_CONCURRENCY, default DefaultElevenLabsConcurrency
+	Local      int // LOCAL_SPEECH_CONCURRENCY (pocketsphinx, espeak-ng), default DefaultLocalSpeechConcurrency
+}
+
+// Concurrency defaults.
+//
+// ElevenLabs limits requests in flight per account by plan (its help
+// center, "API Error Code 429", read 2026-12: Free 2, Starter 3, Creator 5,
+// Pro 10, Scale 15, Business 15); the default is the Free plan's, so no plan
+// is exceeded by one invocation. OpenAI limits requests and tokens per
+// minute by usage tier, not requests in flight; 4 keeps a 2-hour source's
+// pieces (about 13 minutes of 16 kHz WAV each) well under tier 1's minute
+// limits. The offline engines are CPU-bound processes: 2 keeps the
+// transcribe and synthesize functions' 1-2 vCPUs busy while one process
+// waits on storage.
+const (
+	DefaultOpenAIConcurrency      = 4
+	DefaultElevenLabsConcurrency  = 2
+	DefaultLocalSpeechConcurrency = 2
+	maxConcurrency                = 64
+)
 
 var (
 	voiceIDRe = regexp.MustCompile(`^[A-Za-z0-9]{20}$`)
 	modelIDRe = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 )
 
-// speech reads TRANSCRIBE_ENGINE, ELEVENLABS_VOICES and ELEVENLABS_STT_MODEL.
+// speech reads TRANSCRIBE_ENGINE, ELEVENLABS_VOICES, ELEVENLABS_STT_MODEL,
+// SLOT_AWARE_TRANSLATION and the providers' concurrency.
 // It runs after providers and models, whose keys and model it reads.
 func (l *loader) speech(c *Config) {
 	v, name, ssm := l.lookup("TRANSCRIBE_ENGINE")
@@ -103,6 +135,11 @@ func (l *loader) speech(c *Config) {
 		c.Speech.SlotAware = false
 	default:
 		l.fail(name, ssm, fmt.Sprintf("is %q, want true or false", v))
+	}
+	c.Speech.Concurrency = Concurrency{
+		OpenAI:     int(l.positiveInt("OPENAI_CONCURRENCY", DefaultOpenAIConcurrency, maxConcurrency)),
+		ElevenLabs: int(l.positiveInt("ELEVENLABS_CONCURRENCY", DefaultElevenLabsConcurrency, maxConcurrency)),
+		Local:      int(l.positiveInt("LOCAL_SPEECH_CONCURRENCY", DefaultLocalSpeechConcurrency, maxConcurrency)),
 	}
 	c.Speech.ScribeModel = "scribe_v2"
 	if v, name, ssm = l.lookup("ELEVENLABS_STT_MODEL"); v != "" {

@@ -100,3 +100,21 @@ func TestWhisperShutdown(t *testing.T) {
 	_, err = config.LoadAt(context.Background(), getenv(env), nil, shutdown.Add(time.Hour))
 	require.NoError(t, err)
 }
+
+func TestSpeechConcurrency(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(context.Background(), getenv(devEnv()), nil)
+	require.NoError(t, err)
+	require.Equal(t, config.Concurrency{OpenAI: config.DefaultOpenAIConcurrency, ElevenLabs: config.DefaultElevenLabsConcurrency,
+		Local: config.DefaultLocalSpeechConcurrency}, c.Speech.Concurrency, "defaults")
+
+	env := devEnv()
+	env["OPENAI_CONCURRENCY"], env["ELEVENLABS_CONCURRENCY"], env["LOCAL_SPEECH_CONCURRENCY"] = "8", "15", "1"
+	c, err = config.Load(context.Background(), getenv(env), nil)
+	require.NoError(t, err)
+	require.Equal(t, config.Concurrency{OpenAI: 8, ElevenLabs: 15, Local: 1}, c.Speech.Concurrency)
+
+	env["OPENAI_CONCURRENCY"], env["ELEVENLABS_CONCURRENCY"], env["LOCAL_SPEECH_CONCURRENCY"] = "0", "65", "two"
+	_, err = config.Load(context.Background(), getenv(env), nil)
+	require.ElementsMatch(t, []string{"OPENAI_CONCURRENCY", "ELEVENLABS_CONCURRENCY", "LOCAL_SPEECH_CONCURRENCY"}, varErrorNames(err))
+}

@@ -24,6 +24,21 @@
 // (non-permanent) *Error at once, with RetryAfter set, so the caller can give
 // the job back to its queue instead of paying for a Lambda that sleeps.
 //
+// # Pacing
+//
+// A step sends several requests to one provider at once (the pieces of a
+// transcription, the segments of a voiceover). A Pacer, shared through
+// Policy.Pacer by every client of that provider in the invocation, keeps at
+// most its limit in flight: a request holds its slot from sending until the
+// answer's body is closed. When an answer is a 429, or asks to wait with
+// Retry-After, the Pacer holds every request to that provider, in flight
+// or waiting, until the wait has passed: one sleeper waits it out and the
+// others wait on it, instead of each goroutine learning the same lesson
+// from its own 429. A second hint during a hold extends it to the later
+// end. A request that would have to wait longer than MaxDelay, or past its
+// context's deadline, gets the *Error that started the hold at once, as
+// for its own 429.
+//
 // # Errors
 //
 // Failures are *Error values (find them with errors.As, or ask Permanent).

@@ -136,6 +136,11 @@ type Policy struct {
 	// OnRetry, when set, is told of each failed attempt that will be retried
 	// and how long Do will wait first (for logs and progress).
 	OnRetry func(attempt int, err *Error, wait time.Duration)
+
+	// Pacer, when set, is shared by every request to this provider in one
+	// invocation: it bounds the requests in flight, and a 429 or a
+	// Retry-After holds all of them (see Pacer). nil: no pacing.
+	Pacer *Pacer
 }
 
 func (p Policy) withDefaults() Policy {
@@ -205,16 +210,30 @@ func Do(ctx context.Context, client *http.Client, policy Policy, build func() (*
 		req = req.WithContext(ctx)
 		secrets := credentials(req.Header)
 
+		release, err := p.Pacer.acquire(ctx, p.MaxDelay)
+		if err != nil {
+			if held, ok := errors.AsType[*Error](err); ok {
+				held.Attempts = attempt - 1
+				return nil, held
+			}
+			return nil, p.abandoned(ctx, attempt-1, last)
+		}
 		resp, err := client.Do(req)
 		switch {
 		case err != nil && ctx.Err() != nil:
+			release()
 			return nil, p.abandoned(ctx, attempt, last)
 		case err != nil:
+			release()
 			last = p.networkError(err)
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			if p.Pacer != nil {
+				resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+			}
 			return resp, nil
 		default:
 			last = p.answerError(resp, secrets)
+			release()
 		}
 		last.Attempts = attempt
 		if last.Permanent || attempt >= p.MaxAttempts {
@@ -225,14 +244,21 @@ func Do(ctx context.Context, client *http.Client, policy Policy, build func() (*
 		if wait == 0 {
 			wait = rand.N(p.Backoff(attempt) + 1) //nolint:gosec // jitter, not a secret
 		}
-		if wait > p.MaxDelay {
-			return nil, last
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		holds := p.Pacer != nil && (last.Status == http.StatusTooManyRequests || last.RetryAfter > 0)
+		if wait > p.MaxDelay || func() bool { deadline, ok := ctx.Deadline(); return ok && time.Until(deadline) < wait }() {
+			if holds {
+				p.Pacer.hold(wait, last, p.Sleep) // the others are held even though this one gives up
+			}
 			return nil, last
 		}
 		if p.OnRetry != nil {
 			p.OnRetry(attempt, last, wait)
+		}
+		if holds {
+			// The provider asked everyone to slow down: the next acquire
+			// waits out the hold with every other request.
+			p.Pacer.hold(wait, last, p.Sleep)
+			continue
 		}
 		if err := p.Sleep(ctx, wait); err != nil {
 			return nil, p.abandoned(ctx, attempt, last)

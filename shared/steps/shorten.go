@@ -53,7 +53,8 @@ func (o *OpenAIShortener) Shorten(ctx context.Context, sc *pipeline.Context, seg
 
 // tempoOf is how much a clip would have to be sped up to fit seconds.
 func (s *Synthesize) tempoOf(ctx context.Context, sc *pipeline.Context, key string, seconds float64) (float64, error) {
-	path, err := s.download(ctx, key, sc.Dir, "measure"+filepath.Ext(key))
+	// A name of its own: segments are measured in parallel.
+	path, err := s.download(ctx, key, sc.Dir, "measure-"+filepath.Base(key))
 	if err != nil {
 		return 0, err
 	}

@@ -2,16 +2,21 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/media"
 	"github.com/redub/redub/shared/openai"
 	"github.com/redub/redub/shared/openai/openaitest"
+	"github.com/redub/redub/shared/provider"
 	"github.com/redub/redub/shared/speech"
 )
 
@@ -31,14 +36,28 @@ func TestStitchPiecesOnTheOriginalTimeline(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, chunks, 4)
 
-	fake := openaitest.New(t)
-	engine := &speech.Whisper{Client: openai.New(fake.URL, fake.APIKey, &http.Client{})}
-	tr, paid, err := stitch(context.Background(), chunks, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
-		part, _, err := engine.Transcribe(ctx, c.Path, speech.Request{})
-		return part, i == 3, err // pretend the ledger had the last piece already
-	})
-	require.NoError(t, err)
-	require.Equal(t, 4, fake.Calls().Transcriptions, "one request per piece")
+	// run stitches the pieces limit at a time, through a pacer of that
+	// limit, against a fake that is slow enough for requests to overlap.
+	run := func(limit int) (speech.Transcript, float64, *openaitest.Server) {
+		fake := openaitest.New(t)
+		fake.SetDelay(200 * time.Millisecond)
+		client := openai.New(fake.URL, fake.APIKey, &http.Client{})
+		client.Policy.Pacer = provider.NewPacer(limit)
+		engine := &speech.Whisper{Client: client}
+		tr, paid, err := stitch(context.Background(), chunks, limit, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
+			part, _, err := engine.Transcribe(ctx, c.Path, speech.Request{})
+			return part, i == 3, err // pretend the ledger had the last piece already
+		})
+		require.NoError(t, err)
+		require.Equal(t, 4, fake.Calls().Transcriptions, "one request per piece")
+		require.LessOrEqual(t, fake.MaxInFlight(), limit, "never more pieces in flight than the limit")
+		return tr, paid, fake
+	}
+	tr, paid, _ := run(1)
+	parallel, parallelPaid, fake := run(3)
+	require.Greater(t, fake.MaxInFlight(), 1, "pieces were transcribed in parallel")
+	require.Equal(t, tr, parallel, "the same transcript as one piece after the other")
+	require.InDelta(t, paid, parallelPaid, 1e-9)
 	require.InDelta(t, 10.0, tr.Duration, 0.05)
 	require.NotEmpty(t, tr.Segments)
 	for i, s := range tr.Segments {
@@ -60,4 +79,41 @@ func TestStitchPiecesOnTheOriginalTimeline(t *testing.T) {
 		}
 	}
 	require.InDelta(t, chunks[1].Start.Seconds(), second, 0.001)
+}
+
+// inParallel stops at the first error, and runs again, alone, what the
+// ledger found in flight.
+func TestInParallel(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	runs := map[int]int{}
+	err := inParallel(context.Background(), 3, 6, func(_ context.Context, i int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[i]++
+		if i == 4 && runs[i] == 1 {
+			return &ledger.InFlightError{Provider: "elevenlabs", Operation: "tts"}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 2, 5: 1}, runs, "the one in flight ran again")
+
+	boom := errors.New("boom")
+	var started sync.Map
+	release := make(chan struct{})
+	err = inParallel(context.Background(), 2, 100, func(ctx context.Context, i int) error {
+		started.Store(i, true)
+		if i == 1 {
+			close(release)
+			return boom
+		}
+		<-release
+		require.NoError(t, ctx.Err(), "a call in flight is left to finish (and be recorded), not canceled")
+		return nil
+	})
+	require.ErrorIs(t, err, boom)
+	n := 0
+	started.Range(func(any, any) bool { n++; return true })
+	require.Less(t, n, 100, "nothing new starts after an error")
 }

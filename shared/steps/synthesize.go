@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redub/redub/shared/elevenlabs"
 	"github.com/redub/redub/shared/job"
@@ -37,6 +38,10 @@ type Synthesize struct {
 	Voice      string   // default voice when the job names none
 	Voices     []string // voices handed to speakers the job does not map (ELEVENLABS_VOICES, or espeak-ng's variants)
 	EngineName string   // for the step's usage: "elevenlabs" or "espeak-ng"
+	// Concurrency is how many segments are voiced at once
+	// (ELEVENLABS_CONCURRENCY, or LOCAL_SPEECH_CONCURRENCY for espeak-ng);
+	// 0 means one at a time. The clips and the manifest do not depend on it.
+	Concurrency int
 	// Shortener rewrites a translated line that would need more than
 	// speech.TempoBound to fit its slot, once; nil never rewrites.
 	Shortener Shortener
@@ -106,87 +111,36 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	if v := mapped[""]; v != "" {
 		voices[""] = v // the clone of an undiarized transcript's one voice
 	}
-	var clips []Clip
-	prevClips := prev
-	chars, paid, reused, kept, shortened, shortenCalls := 0, 0, 0, 0, 0, 0
-	for i, seg := range tr.Segments {
+	v := &voicing{sc: sc, tr: tr, rev: rev, first: first, voices: voices, prev: prev}
+	results := make([]voiced, len(tr.Segments))
+	err = inParallel(ctx, s.Concurrency, len(tr.Segments), func(ctx context.Context, i int) error {
 		if sc.Canceled(ctx) {
-			return pipeline.Result{}, pipeline.ErrCanceled
+			return pipeline.ErrCanceled
 		}
-		sc.Progress(ctx, s.Name(), 100*float64(i)/float64(max(len(tr.Segments), 1)), fmt.Sprintf("voicing segment %d of %d", i+1, len(tr.Segments)))
-		text := strings.TrimSpace(seg.Text)
-		if text == "" {
+		defer v.done.Add(1)
+		r, err := s.voiceSegment(ctx, v, i)
+		results[i] = r
+		return err
+	})
+	if err != nil {
+		return pipeline.Result{}, err
+	}
+	// Put together in the segments' order, whatever order they finished in.
+	var clips []Clip
+	chars, paid, reused, kept, shortened, shortenCalls := 0, 0, 0, 0, 0, 0
+	for i, r := range results {
+		if r.clip == nil {
 			continue
 		}
-		prevText, next := "", ""
-		if i > 0 {
-			prevText = tr.Segments[i-1].Text
-		}
-		if i+1 < len(tr.Segments) {
-			next = tr.Segments[i+1].Text
-		}
-		voice := first
-		if v, ok := voices[seg.Speaker]; ok {
-			voice = v
-		}
-		if seg.Voice != "" {
-			voice = seg.Voice // an edit chose this segment's voice
-		}
-		if old, ok := prevClips[seg.ID]; ok && old.Text == text && old.Voice == voice && old.Start == seg.Start && old.End == seg.End {
-			clips = append(clips, old) // unchanged since the previous revision: its clip stands
+		clips = append(clips, *r.clip)
+		chars, paid, reused, shortenCalls = chars+r.chars, paid+r.paid, reused+r.reused, shortenCalls+r.shortenCalls
+		if r.kept {
 			kept++
-			continue
 		}
-		key := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext))
-		clip, wasPaid, err := s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, key)
-		if err != nil {
-			return pipeline.Result{}, err
+		if r.shortened {
+			shortened++
+			tr.Segments[i].Text = r.short
 		}
-		key = clip
-		if wasPaid {
-			paid++
-			chars += len([]rune(text))
-		} else {
-			reused++
-		}
-		if s.Shortener != nil && sc.Job.Params.TargetLanguage != "" {
-			slot := seg.End - seg.Start
-			tempo, err := s.tempoOf(ctx, sc, key, slot)
-			if err != nil {
-				return pipeline.Result{}, err
-			}
-			if tempo > speech.TempoBound {
-				// Aim a little under the slot itself (a clip's own silence
-				// does not shrink with its text), so the new line needs no
-				// speed-up.
-				budget := max(8, min(speech.CharBudget(tr.Language, slot), int(0.9*float64(len([]rune(text)))/tempo)))
-				sc.Progress(ctx, s.Name(), 100*float64(i)/float64(max(len(tr.Segments), 1)),
-					fmt.Sprintf("shortening line %d of %d: it needs %.2fx tempo, more than %.2fx", i+1, len(tr.Segments), tempo, speech.TempoBound))
-				short, shortPaid, err := s.Shortener.Shorten(ctx, sc, speech.Segment{ID: seg.ID, Start: seg.Start, End: seg.End, Text: text}, budget, tr.Language)
-				if err != nil {
-					return pipeline.Result{}, err
-				}
-				if short = strings.TrimSpace(short); short != "" && short != text {
-					if shortPaid {
-						shortenCalls++
-					}
-					text = short
-					tr.Segments[i].Text = short
-					// Its own key: the ledger's record of the long line
-					// still points at the long line's clip.
-					shortKey := script.Key(sc.Job.ID, rev, s.Name(), fmt.Sprintf("seg-%04d-short.%s", seg.ID, s.Ext))
-					if key, wasPaid, err = s.Engine.Voice(ctx, sc, Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: tr.Language}, shortKey); err != nil {
-						return pipeline.Result{}, err
-					}
-					if wasPaid {
-						paid++
-						chars += len([]rune(text))
-					}
-					shortened++
-				}
-			}
-		}
-		clips = append(clips, Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text})
 	}
 	manifest, err := json.Marshal(clips)
 	if err != nil {
@@ -207,6 +161,111 @@ func (s *Synthesize) Work(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	return pipeline.Result{Usage: map[string]any{"engine": engine, "characters": chars, "paid_calls": paid, "reused_calls": reused, "clips": len(clips),
 		"speakers": len(speakers), "voices": len(distinct(voices)), "revision": rev, "kept_clips": kept,
 		"shortened": shortened, "shorten_calls": shortenCalls}}, nil
+}
+
+// voicing is what the segments of one synthesize run share while they are
+// voiced in parallel; none of it changes until they are all done.
+type voicing struct {
+	sc     *pipeline.Context
+	tr     speech.Transcript
+	rev    int
+	first  string            // the job's voice
+	voices map[string]string // speaker -> voice
+	prev   map[int]Clip      // the previous revision's clips, by segment
+	done   atomic.Int64      // segments finished, for progress
+}
+
+// voiced is one segment's outcome: its clip (nil for an empty line) and
+// what it cost.
+type voiced struct {
+	clip                              *Clip
+	kept, shortened                   bool
+	short                             string // the shortened line, when shortened
+	chars, paid, reused, shortenCalls int
+}
+
+// voiceSegment speaks segment i: it keeps the previous revision's clip when
+// nothing changed, else voices the line, and shortens a translated line
+// that would need more than speech.TempoBound once. Its neighbours, for
+// prosody, are the transcript's lines as they were before any shortening,
+// so no segment depends on another's outcome.
+func (s *Synthesize) voiceSegment(ctx context.Context, v *voicing, i int) (voiced, error) {
+	segs := v.tr.Segments
+	seg, n := segs[i], len(segs)
+	progress := func() float64 { return 100 * float64(v.done.Load()) / float64(max(n, 1)) }
+	v.sc.Progress(ctx, s.Name(), progress(), fmt.Sprintf("voicing segment %d of %d", i+1, n))
+	text := strings.TrimSpace(seg.Text)
+	if text == "" {
+		return voiced{}, nil
+	}
+	prevText, next := "", ""
+	if i > 0 {
+		prevText = segs[i-1].Text
+	}
+	if i+1 < n {
+		next = segs[i+1].Text
+	}
+	voice := v.first
+	if x, ok := v.voices[seg.Speaker]; ok {
+		voice = x
+	}
+	if seg.Voice != "" {
+		voice = seg.Voice // an edit chose this segment's voice
+	}
+	if old, ok := v.prev[seg.ID]; ok && old.Text == text && old.Voice == voice && old.Start == seg.Start && old.End == seg.End {
+		return voiced{clip: &old, kept: true}, nil // unchanged since the previous revision: its clip stands
+	}
+	sc, lang := v.sc, v.tr.Language
+	line := Line{Text: text, Previous: prevText, Next: next, Voice: voice, Language: lang}
+	key, wasPaid, err := s.Engine.Voice(ctx, sc, line, script.Key(sc.Job.ID, v.rev, s.Name(), fmt.Sprintf("seg-%04d.%s", seg.ID, s.Ext)))
+	if err != nil {
+		return voiced{}, err
+	}
+	var r voiced
+	if wasPaid {
+		r.paid++
+		r.chars += len([]rune(text))
+	} else {
+		r.reused++
+	}
+	if s.Shortener != nil && sc.Job.Params.TargetLanguage != "" {
+		slot := seg.End - seg.Start
+		tempo, err := s.tempoOf(ctx, sc, key, slot)
+		if err != nil {
+			return voiced{}, err
+		}
+		if tempo > speech.TempoBound {
+			// Aim a little under the slot itself (a clip's own silence
+			// does not shrink with its text), so the new line needs no
+			// speed-up.
+			budget := max(8, min(speech.CharBudget(lang, slot), int(0.9*float64(len([]rune(text)))/tempo)))
+			sc.Progress(ctx, s.Name(), progress(),
+				fmt.Sprintf("shortening line %d of %d: it needs %.2fx tempo, more than %.2fx", i+1, n, tempo, speech.TempoBound))
+			short, shortPaid, err := s.Shortener.Shorten(ctx, sc, speech.Segment{ID: seg.ID, Start: seg.Start, End: seg.End, Text: text}, budget, lang)
+			if err != nil {
+				return voiced{}, err
+			}
+			if short = strings.TrimSpace(short); short != "" && short != text {
+				if shortPaid {
+					r.shortenCalls++
+				}
+				text, line.Text = short, short
+				// Its own key: the ledger's record of the long line
+				// still points at the long line's clip.
+				shortKey := script.Key(sc.Job.ID, v.rev, s.Name(), fmt.Sprintf("seg-%04d-short.%s", seg.ID, s.Ext))
+				if key, wasPaid, err = s.Engine.Voice(ctx, sc, line, shortKey); err != nil {
+					return voiced{}, err
+				}
+				if wasPaid {
+					r.paid++
+					r.chars += len([]rune(text))
+				}
+				r.shortened, r.short = true, short
+			}
+		}
+	}
+	r.clip = &Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text}
+	return r, nil
 }
 
 // AssignVoices gives each speaker (in order of first appearance) a voice:

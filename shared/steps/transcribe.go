@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/redub/redub/shared/captions"
 	"github.com/redub/redub/shared/job"
@@ -26,7 +27,11 @@ type Engine struct {
 	Paid        bool
 	// PieceBytes is the largest WAV piece sent in one request; 0 sends the
 	// whole file.
-	PieceBytes  int64
+	PieceBytes int64
+	// Concurrency is how many pieces are transcribed at once (the
+	// provider's OPENAI_CONCURRENCY or ELEVENLABS_CONCURRENCY, or
+	// LOCAL_SPEECH_CONCURRENCY); 0 means one at a time.
+	Concurrency int
 	Transcriber speech.Transcriber
 }
 
@@ -79,15 +84,17 @@ func (t *Transcribe) transcribe(ctx context.Context, sc *pipeline.Context, wav s
 			return speech.Transcript{}, nil, err
 		}
 	}
-	out, seconds, err := stitch(ctx, chunks, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
+	var done atomic.Int64
+	out, seconds, err := stitch(ctx, chunks, e.Concurrency, func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error) {
 		if sc.Canceled(ctx) {
 			return speech.Transcript{}, false, pipeline.ErrCanceled
 		}
+		defer done.Add(1)
 		stage := fmt.Sprintf("transcribing (%s)", e.Name)
 		if len(chunks) > 1 {
 			stage = fmt.Sprintf("transcribing part %d of %d (%s)", i+1, len(chunks), e.Name)
 		}
-		sc.Progress(ctx, job.StepTranscribe, 5+90*float64(i)/float64(len(chunks)), stage)
+		sc.Progress(ctx, job.StepTranscribe, 5+90*float64(done.Load())/float64(len(chunks)), stage)
 		if !e.Paid {
 			tr, _, err := e.Transcriber.Transcribe(ctx, c.Path, req)
 			return tr, false, err
@@ -138,18 +145,30 @@ func (t *Transcribe) transcribe(ctx context.Context, sc *pipeline.Context, wav s
 	return out, usage, nil
 }
 
-// stitch transcribes the pieces in order and joins their segments on the
-// original timeline: each piece's times (segments and words) are shifted by
-// where it starts, and ids run on. It returns the transcript and the seconds
-// actually paid for (pieces the ledger reused cost nothing).
-func stitch(ctx context.Context, chunks []media.Chunk, transcribe func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error)) (speech.Transcript, float64, error) {
+// stitch transcribes the pieces, limit at a time, and joins their segments
+// in the pieces' order on the original timeline: each piece's times
+// (segments and words) are shifted by where it starts, and ids run on. The
+// result is the same whatever order the pieces finish in. It returns the
+// transcript and the seconds actually paid for (pieces the ledger reused
+// cost nothing).
+func stitch(ctx context.Context, chunks []media.Chunk, limit int, transcribe func(ctx context.Context, i int, c media.Chunk) (speech.Transcript, bool, error)) (speech.Transcript, float64, error) {
 	out := speech.Transcript{Segments: []speech.Segment{}}
+	type piece struct {
+		tr     speech.Transcript
+		reused bool
+	}
+	pieces := make([]piece, len(chunks))
+	err := inParallel(ctx, limit, len(chunks), func(ctx context.Context, i int) error {
+		tr, reused, err := transcribe(ctx, i, chunks[i])
+		pieces[i] = piece{tr, reused}
+		return err
+	})
+	if err != nil {
+		return out, 0, err
+	}
 	paid := 0.0
 	for i, c := range chunks {
-		part, reused, err := transcribe(ctx, i, c)
-		if err != nil {
-			return out, 0, err
-		}
+		part, reused := pieces[i].tr, pieces[i].reused
 		offset := c.Start.Seconds()
 		for _, s := range part.Segments {
 			s.ID = len(out.Segments)

@@ -19,6 +19,7 @@ import (
 	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/openai"
 	"github.com/redub/redub/shared/pipeline"
+	"github.com/redub/redub/shared/provider"
 	"github.com/redub/redub/shared/queue"
 	"github.com/redub/redub/shared/speech"
 	"github.com/redub/redub/shared/storage"
@@ -31,6 +32,10 @@ type Wiring struct {
 	Queue  *queue.Sender
 	Runner *pipeline.Runner
 	Store  *storage.Store
+
+	// One pacer per provider, shared by every client of it this
+	// invocation builds: the limits and a 429's hold are the provider's.
+	openaiPacer, elevenLabsPacer *provider.Pacer
 }
 
 // Wire builds the shared dependencies of a step function. A step's time
@@ -65,7 +70,9 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 		StepsPerUser: app.Config.Pipeline.StepsPerUser,
 		Classify:     []pipeline.Classifier{Classify}, RetryDelay: RetryDelay, Describe: Describe, Meter: meter,
 		MemoryMB: app.Config.Cost.MemoryMB}
-	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store}, nil
+	conc := app.Config.Speech.Concurrency
+	return &Wiring{App: app, Deps: deps, Queue: q, Runner: pr, Store: store,
+		openaiPacer: provider.NewPacer(conc.OpenAI), elevenLabsPacer: provider.NewPacer(conc.ElevenLabs)}, nil
 }
 
 // StepHandler adapts a pipeline step to an SQS handler with partial batch failures.
@@ -95,7 +102,9 @@ func (w *Wiring) OpenAI() *openai.Client {
 	if w.App.Config.OpenAIAPIKey == "" {
 		return nil
 	}
-	return openai.New(w.App.Config.OpenAIBaseURL, w.App.Config.OpenAIAPIKey, &http.Client{Timeout: 10 * time.Minute})
+	c := openai.New(w.App.Config.OpenAIBaseURL, w.App.Config.OpenAIAPIKey, &http.Client{Timeout: 10 * time.Minute})
+	c.Policy.Pacer = w.openaiPacer
+	return c
 }
 
 // ElevenLabs returns the ElevenLabs client, or nil without ELEVENLABS_API_KEY.
@@ -103,26 +112,30 @@ func (w *Wiring) ElevenLabs() *elevenlabs.Client {
 	if w.App.Config.ElevenLabsAPIKey == "" {
 		return nil
 	}
-	return elevenlabs.New(w.App.Config.ElevenLabsBaseURL, w.App.Config.ElevenLabsAPIKey, &http.Client{Timeout: 2 * time.Minute})
+	c := elevenlabs.New(w.App.Config.ElevenLabsBaseURL, w.App.Config.ElevenLabsAPIKey, &http.Client{Timeout: 2 * time.Minute})
+	c.Policy.Pacer = w.elevenLabsPacer
+	return c
 }
 
 // Transcribe builds the transcribe step with the engine TRANSCRIBE_ENGINE
 // resolved to (config: auto prefers ElevenLabs, then OpenAI, then local).
 func (w *Wiring) Transcribe() (*Transcribe, error) {
 	cfg := w.App.Config
+	conc := cfg.Speech.Concurrency
 	switch cfg.Speech.Engine {
 	case config.EngineElevenLabs:
 		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineElevenLabs, Model: cfg.Speech.ScribeModel, Paid: true,
-			Transcriber: &speech.Scribe{Client: w.ElevenLabs(), Model: cfg.Speech.ScribeModel}}}, nil
+			Concurrency: conc.ElevenLabs, Transcriber: &speech.Scribe{Client: w.ElevenLabs(), Model: cfg.Speech.ScribeModel}}}, nil
 	case config.EngineOpenAI:
 		return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EngineOpenAI, Model: cfg.Models.Transcribe, Paid: true,
-			PieceBytes: openai.MaxUploadBytes - 1<<20, Transcriber: &speech.Whisper{Client: w.OpenAI(), Model: cfg.Models.Transcribe}}}, nil
+			PieceBytes: openai.MaxUploadBytes - 1<<20, Concurrency: conc.OpenAI,
+			Transcriber: &speech.Whisper{Client: w.OpenAI(), Model: cfg.Models.Transcribe}}}, nil
 	}
 	local, err := speech.NewPocketsphinx("")
 	if err != nil {
 		return nil, err
 	}
-	return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EnginePocketsphinx, Transcriber: local}}, nil
+	return &Transcribe{Deps: w.Deps, Engine: Engine{Name: speech.EnginePocketsphinx, Concurrency: conc.Local, Transcriber: local}}, nil
 }
 
 // Synthesize builds the synthesize step with its engine: ElevenLabs when
@@ -138,12 +151,13 @@ func (w *Wiring) Synthesize() (*Synthesize, error) {
 			voices = elevenlabs.PremadeVoices()
 		}
 		return &Synthesize{Deps: w.Deps, Engine: &ElevenLabsVoicer{Deps: w.Deps, Client: c, Model: w.App.Config.Models.Speech},
-			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c, Shortener: short}, nil
+			Ext: "mp3", Voice: w.App.Config.Models.Voice, Voices: voices, EngineName: "elevenlabs", Cloner: c, Shortener: short,
+			Concurrency: w.App.Config.Speech.Concurrency.ElevenLabs}, nil
 	}
 	local, err := speech.NewEspeak("")
 	if err != nil {
 		return nil, err
 	}
 	return &Synthesize{Deps: w.Deps, Engine: &LocalVoicer{Deps: w.Deps, Engine: local}, Ext: "wav", Voices: speech.EspeakVariants(),
-		EngineName: "espeak-ng", Shortener: short}, nil
+		EngineName: "espeak-ng", Shortener: short, Concurrency: w.App.Config.Speech.Concurrency.Local}, nil
 }

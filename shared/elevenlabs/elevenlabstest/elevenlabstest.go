@@ -19,7 +19,8 @@
 // QuotaExceeded), slowness (SetDelay) and 200 answers that are not audio
 // (NotAudioNext). Calls counts every request, failed ones included;
 // Characters counts the characters of the syntheses that succeeded; Requests
-// keeps the accepted requests for tests to inspect.
+// keeps the accepted requests for tests to inspect; MaxInFlight is the most
+// requests it was answering at once.
 //
 // The fake needs espeak-ng and ffmpeg on PATH.
 package elevenlabstest
@@ -57,6 +58,8 @@ type Server struct {
 	dir string
 
 	mu         sync.Mutex
+	inFlight   int
+	maxIn      int
 	delay      time.Duration
 	failures   []Failure
 	notAudio   int
@@ -96,10 +99,42 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 	})
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewServer(s.track(mux))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	return s
+}
+
+// track counts the requests being answered at once, from arrival to the
+// handler's return.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.inFlight++
+		s.maxIn = max(s.maxIn, s.inFlight)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.inFlight--
+			s.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// MaxInFlight returns the most requests the fake was answering at once,
+// to any endpoint, since it started or since the last ResetMaxInFlight.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxIn
+}
+
+// ResetMaxInFlight starts MaxInFlight again from the requests in flight now.
+func (s *Server) ResetMaxInFlight() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxIn = s.inFlight
 }
 
 // Client returns an HTTP client for the fake.
