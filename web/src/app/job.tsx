@@ -22,6 +22,7 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
   const [cancelError, setCancelError] = useState("");
   // Bumped to watch the job again once it is running anew (a re-render).
   const [watch, setWatch] = useState(0);
+  const [renderedHere, setRenderedHere] = useState(0);
 
   const load = useCallback(async () => {
     try {
@@ -116,8 +117,10 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
         <Transcript
           key={job.revision ?? 1}
           job={job}
+          rendered={renderedHere === job.revision}
           onRerender={(j) => {
             setJob(j);
+            setRenderedHere(j.revision ?? 0);
             setWatch((w) => w + 1);
           }}
         />

@@ -144,6 +144,11 @@ describe("the transcript editor", () => {
     expect(screen.queryByText(/Rendering revision 2/)).toBeNull();
     expect(screen.getByRole("heading", { name: "Player · revision 2" })).toBeTruthy();
     expect(screen.getByText("talk.r2.mp4 · 2.0 KB")).toBeTruthy();
+    // Revision 2 has the edit: another re-render waits for another edit.
+    await screen.findByText("Revision 2 has your edits. Edit a line to render again.");
+    expect((screen.getByRole("button", { name: "Re-render with your edits" }) as HTMLButtonElement).disabled).toBe(
+      true,
+    );
   });
 
   it("cancels an edit with Escape and sends nothing", async () => {

@@ -16,13 +16,24 @@ export function editable(job: Job): boolean {
   );
 }
 
-export function Transcript({ job, onRerender }: { job: Job; onRerender: (j: Job) => void }) {
+// rendered says that this view saw the job's current revision rendered, so the
+// edits already shown are in it: re-rendering waits for a new edit.
+export function Transcript({
+  job,
+  rendered,
+  onRerender,
+}: {
+  job: Job;
+  rendered?: boolean;
+  onRerender: (j: Job) => void;
+}) {
   const [script, setScript] = useState<Script | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const [editing, setEditing] = useState<number | null>(null);
   const [said, setSaid] = useState("");
   const [rerenderError, setRerenderError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [savedHere, setSavedHere] = useState(false);
   // One key per set of edits: pressing twice starts one revision.
   const key = useRef(crypto.randomUUID());
   const canEdit = editable(job);
@@ -43,6 +54,7 @@ export function Transcript({ job, onRerender }: { job: Job; onRerender: (j: Job)
     setScript((s) => s && { ...s, segments: s.segments.map((l) => (l.n === line.n ? line : l)) });
     key.current = crypto.randomUUID();
     setEditing(null);
+    setSavedHere(true);
     setSaid(`Line ${line.n + 1} saved. Re-render to hear it.`);
     setRerenderError("");
   };
@@ -83,7 +95,9 @@ export function Transcript({ job, onRerender }: { job: Job; onRerender: (j: Job)
       </section>
     );
   }
-  const edited = script.segments.some((l) => l.edited);
+  // Every edit on revision 1 waits for a re-render; on a later one, an edit seen
+  // before may already be in it, and the API answers 409 if so.
+  const pending = savedHere || (!rendered && script.segments.some((l) => l.edited));
   return (
     <section class="transcript" aria-labelledby={`tr-${job.id}`}>
       {heading}
@@ -123,10 +137,16 @@ export function Transcript({ job, onRerender }: { job: Job; onRerender: (j: Job)
       </p>
       {canEdit && script.segments.length > 0 && (
         <div class="row rerender">
-          <button type="button" class="primary" onClick={rerender} disabled={busy || !edited}>
+          <button type="button" class="primary" onClick={rerender} disabled={busy || !pending}>
             {busy ? "Starting…" : "Re-render with your edits"}
           </button>
-          {!edited && <span class="hint">Edit a line first.</span>}
+          {!pending && (
+            <span class="hint">
+              {rendered
+                ? `Revision ${job.revision} has your edits. Edit a line to render again.`
+                : "Edit a line first."}
+            </span>
+          )}
         </div>
       )}
       {rerenderError && (
@@ -266,7 +286,7 @@ function Line(props: {
             </p>
           )}
           {props.canEdit && (
-            <button ref={edit} type="button" class="ghost" onClick={props.onOpen} aria-label={`Edit line ${n}`}>
+            <button ref={edit} type="button" onClick={props.onOpen} aria-label={`Edit line ${n}`}>
               Edit
             </button>
           )}
