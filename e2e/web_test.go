@@ -43,6 +43,30 @@ type webResults struct {
 		FirstCue string `json:"first_cue"`
 		Label    string
 	} `json:"player"`
+	Transcript struct {
+		Lines              int    `json:"lines"`
+		FirstBefore        string `json:"first_before"`
+		Heading            string `json:"heading"`
+		FocusedTextBox     bool   `json:"focused_text_box"`
+		Saved              string `json:"saved"`
+		RenderingDownloads int    `json:"rendering_downloads"`
+	} `json:"transcript"`
+	Rerender struct {
+		Status, Revision, Player string
+		FirstLine                string `json:"first_line"`
+		From, To                 float64
+		Error                    *int
+		Cues                     []string
+		SrcChanged               bool `json:"src_changed"`
+		AgainDisabled            bool `json:"again_disabled"`
+	} `json:"rerender"`
+	Clone struct {
+		Refused             string `json:"refused"`
+		FocusedConsent      bool   `json:"focused_consent"`
+		PostsWithoutConsent int    `json:"posts_without_consent"`
+		Server              string `json:"server"`
+		Posts               int    `json:"posts"`
+	} `json:"clone"`
 	SwitchedTo string `json:"switched_to"`
 	Download   struct {
 		Name  string
@@ -144,6 +168,34 @@ func TestWeb(t *testing.T) {
 		require.NotEmpty(t, r.Player.FirstCue)
 		require.Equal(t, "The original", r.SwitchedTo)
 	})
+	t.Run("edit a line and re-render to revision 2", func(t *testing.T) {
+		const edited = "This line was edited in the browser."
+		require.Positive(t, r.Transcript.Lines, "the transcript lists the lines")
+		require.Equal(t, "Transcript · revision 1", r.Transcript.Heading)
+		require.True(t, r.Transcript.FocusedTextBox, "Edit moves the keyboard to the text")
+		require.Equal(t, "Line 1 saved. Re-render to hear it.", r.Transcript.Saved)
+		require.Positive(t, r.Transcript.RenderingDownloads, "revision 1's files stay downloadable while revision 2 renders")
+		require.Equal(t, "succeeded", r.Rerender.Status)
+		require.Equal(t, "Revision 2", r.Rerender.Revision)
+		require.Equal(t, "Player · revision 2", r.Rerender.Player)
+		require.Equal(t, edited, r.Rerender.FirstLine)
+		require.True(t, r.Rerender.SrcChanged, "the player switched to revision 2's dub")
+		require.True(t, r.Rerender.AgainDisabled, "re-rendering again waits for a new edit")
+		require.Nil(t, r.Rerender.Error, "no media error")
+		require.Greater(t, r.Rerender.To, r.Rerender.From, "revision 2 plays")
+		require.NotEmpty(t, r.Rerender.Cues)
+		require.Contains(t, strings.Join(r.Rerender.Cues, " "), edited, "the captions were rewritten")
+		t.Logf("transcript: %d lines; first was %q", r.Transcript.Lines, r.Transcript.FirstBefore)
+	})
+	t.Run("cloning needs consent; the API's reason is shown", func(t *testing.T) {
+		require.Contains(t, r.Clone.Refused, "Cloning voices needs your consent")
+		require.True(t, r.Clone.FocusedConsent, "the keyboard goes to the consent box")
+		require.Zero(t, r.Clone.PostsWithoutConsent, "nothing was sent without consent")
+		require.Equal(t, 1, r.Clone.Posts)
+		require.Contains(t, r.Clone.Server, "The job was refused: ")
+		require.Contains(t, r.Clone.Server, "Speaker 1", "the API's problem+json detail")
+		t.Logf("server: %s", r.Clone.Server)
+	})
 	t.Run("download", func(t *testing.T) {
 		require.True(t, strings.HasSuffix(r.Download.Name, ".mp4"), r.Download.Name)
 		require.Greater(t, r.Download.Bytes, int64(10_000))
@@ -173,12 +225,12 @@ func TestWeb(t *testing.T) {
 		t.Logf("multipart: %+v", r.Multipart)
 	})
 	t.Run("axe on every page", func(t *testing.T) {
-		for _, p := range []string{"landing", "sign-in", "library-empty", "job-running", "job-done", "library", "delete-dialog", "library-after-delete"} {
+		for _, p := range []string{"landing", "sign-in", "library-empty", "job-running", "job-done", "transcript", "transcript-editing", "job-revision-2", "new-job-consent", "library", "delete-dialog", "library-after-delete"} {
 			require.Contains(t, r.Pages, p)
 		}
 	})
 	t.Run("screenshots are not blank", func(t *testing.T) {
-		require.Len(t, r.Screenshots, 8)
+		require.Len(t, r.Screenshots, 12)
 		for _, p := range r.Screenshots {
 			notBlank(t, p)
 		}

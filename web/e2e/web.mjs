@@ -1,7 +1,9 @@
 // The browser test of the web app, run by ./e2e/web_test.go against a local
 // stack it started: Debian's Chromium through playwright-core (no browser
 // download). It signs in, uploads the sample while watching the progress bar,
-// follows the job to succeeded, plays the dub with its captions, downloads an
+// follows the job to succeeded, plays the dub with its captions, edits a line of
+// the transcript and re-renders it to revision 2, is refused a voice clone
+// without consent and shows the API's reason for a bad voice id, downloads an
 // output, deletes the asset, runs axe-core on every page and screenshots each.
 // It prints one JSON line of results on stdout; everything else goes to stderr.
 //
@@ -19,6 +21,7 @@ const app = process.env.APP_URL.replace(/\/$/, "");
 const sample = process.env.SAMPLE;
 const shots = process.env.SHOTS;
 const jobTimeout = Number(process.env.JOB_TIMEOUT_MS || 240000);
+const editedLine = "This line was edited in the browser.";
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const log = (...a) => console.error("web.mjs:", ...a);
 const results = { pages: {}, screenshots: [], progress: [], problems: [] };
@@ -192,6 +195,98 @@ try {
   await video.evaluate((v) => v.pause());
   await audit(page, "job-done");
   await shot(page, "job-done");
+
+  // The transcript editor, from the keyboard: edit the first line, save it, re-render, and the page
+  // follows the job to revision 2, whose player and captions say the new line.
+  const firstLine = page.locator(".transcript .line").first();
+  await firstLine.waitFor();
+  results.transcript = {
+    lines: await page.locator(".transcript .line").count(),
+    first_before: (await firstLine.locator(".said").textContent()).trim(),
+    heading: (await page.locator(".transcript h3").textContent()).trim(),
+  };
+  await audit(page, "transcript");
+  const srcBefore = await video.getAttribute("src");
+  await firstLine.getByRole("button", { name: "Edit line 1" }).focus();
+  await page.keyboard.press("Enter");
+  const text = firstLine.getByRole("textbox", { name: /^Text/ });
+  await text.waitFor();
+  results.transcript.focused_text_box = await text.evaluate((el) => el === document.activeElement);
+  await text.fill(editedLine);
+  await audit(page, "transcript-editing");
+  await shot(page, "transcript-editing");
+  await page.keyboard.press("Tab");
+  if (await firstLine.getByRole("textbox", { name: /^Translation/ }).count()) await page.keyboard.press("Tab");
+  await page.keyboard.press("Enter"); // "Save line"
+  await firstLine.locator(".badge", { hasText: "edited" }).waitFor();
+  results.transcript.saved = (await page.locator(".transcript [role=status]").textContent()).trim();
+  await page.getByRole("button", { name: "Re-render with your edits" }).click();
+  await page.getByText(/Rendering revision 2 with your edits/).waitFor();
+  results.transcript.rendering_downloads = await page.getByRole("button", { name: "Dubbed video" }).count();
+  await shot(page, "rerender-running");
+  await page.getByRole("heading", { name: "Transcript · revision 2" }).waitFor({ timeout: jobTimeout });
+  results.rerender = {
+    status: await page.locator(".job-status .badge").textContent(),
+    revision: (await page.locator(".job .revision").textContent()).trim(),
+    player: (await page.locator(".player h3").textContent()).trim(),
+    first_line: (await page.locator(".transcript .line .said").first().textContent()).trim(),
+  };
+  await video.waitFor();
+  await page.waitForFunction(() => {
+    const t = document.querySelector(".player video track");
+    return t && t.readyState === 2 && t.track.cues && t.track.cues.length > 0;
+  });
+  Object.assign(
+    results.rerender,
+    await video.evaluate(async (v) => {
+      v.muted = true;
+      await v.play();
+      const t0 = v.currentTime;
+      await new Promise((r) => setTimeout(r, 1000));
+      const cues = [...v.querySelector("track").track.cues].map((c) => c.text);
+      v.pause();
+      return { from: t0, to: v.currentTime, error: v.error ? v.error.code : null, cues };
+    }),
+  );
+  results.rerender.src_changed = (await video.getAttribute("src")) !== srcBefore;
+  results.rerender.again_disabled = await page.getByRole("button", { name: "Re-render with your edits" }).isDisabled();
+  log(`re-render: ${JSON.stringify(results.rerender)}`);
+  await audit(page, "job-revision-2");
+  await shot(page, "job-revision-2");
+
+  // The new job form: cloning without consent is refused before anything is sent; a voice id the API
+  // refuses shows the server's own reason.
+  const newJob = page.locator("form.newjob");
+  await newJob.locator("summary").click();
+  await newJob.getByLabel(/Clone each speaker's own voice/).check();
+  let jobPosts = 0;
+  const countPosts = (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/jobs") jobPosts++;
+  };
+  page.on("request", countPosts);
+  await newJob.getByRole("button", { name: "Start job" }).click();
+  const refusal = newJob.locator("[role=alert]");
+  await refusal.waitFor();
+  results.clone = {
+    refused: await refusal.textContent(),
+    focused_consent: await newJob
+      .getByLabel("I have the right to clone every voice in this media")
+      .evaluate((el) => el === document.activeElement),
+    posts_without_consent: jobPosts,
+  };
+  await audit(page, "new-job-consent");
+  await shot(page, "new-job-consent");
+  await newJob.getByLabel("I have the right to clone every voice in this media").check();
+  await newJob.getByRole("button", { name: "Add a speaker's voice" }).click();
+  await newJob.getByLabel("Speaker 1", { exact: true }).fill("not a voice!");
+  await newJob.getByRole("button", { name: "Start job" }).click();
+  await refusal.filter({ hasText: "The job was refused: " }).waitFor();
+  results.clone.server = await refusal.textContent();
+  results.clone.posts = jobPosts;
+  page.off("request", countPosts);
+  log(`new job: ${JSON.stringify(results.clone)}`);
+  await newJob.getByRole("button", { name: "Remove Speaker 1's voice" }).click();
+  await newJob.getByLabel(/Clone each speaker's own voice/).uncheck();
 
   // Switch the audio to the original.
   await page.getByRole("radio", { name: "Original" }).check();

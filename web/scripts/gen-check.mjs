@@ -1,23 +1,41 @@
-// Fails when src/api/schema.d.ts is not what openapi-typescript makes of
-// docs/openapi.yaml today, so the API contract stays one file.
+// Fails when a generated file is not what its generator makes today:
+// src/api/schema.d.ts from docs/openapi.yaml (openapi-typescript), so the API
+// contract stays one file, and src/api/languages.ts from
+// shared/job/language.go (go run ./scripts/languages), so the form offers the
+// languages the API takes.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+const generated = [
+  {
+    file: "src/api/schema.d.ts",
+    from: "docs/openapi.yaml",
+    make: (out) => ["npx", ["--no-install", "openapi-typescript", "../docs/openapi.yaml", "-o", out, "--silent"]],
+  },
+  {
+    file: "src/api/languages.ts",
+    from: "shared/job/language.go",
+    make: (out) => ["go", ["run", "./scripts/languages", "-o", out]],
+  },
+];
+
 const dir = mkdtempSync(join(tmpdir(), "redub-gen-"));
+let stale = 0;
 try {
-  const fresh = join(dir, "schema.d.ts");
-  execFileSync("npx", ["--no-install", "openapi-typescript", "../docs/openapi.yaml", "-o", fresh, "--silent"], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  if (readFileSync(fresh, "utf8") !== readFileSync("src/api/schema.d.ts", "utf8")) {
-    console.error(
-      "web: src/api/schema.d.ts is stale: docs/openapi.yaml changed. Run `npm run gen` in web/ and commit it.",
-    );
-    process.exit(1);
+  for (const g of generated) {
+    const fresh = join(dir, g.file.replaceAll("/", "_"));
+    const [cmd, args] = g.make(fresh);
+    execFileSync(cmd, args, { stdio: ["ignore", "ignore", "inherit"] });
+    if (readFileSync(fresh, "utf8") !== readFileSync(g.file, "utf8")) {
+      console.error(`web: ${g.file} is stale: ${g.from} changed. Run \`npm run gen\` in web/ and commit it.`);
+      stale++;
+    } else {
+      console.log(`web: ${g.file} matches ${g.from}`);
+    }
   }
-  console.log("web: src/api/schema.d.ts matches docs/openapi.yaml");
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+if (stale) process.exit(1);

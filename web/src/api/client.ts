@@ -11,6 +11,9 @@ export type User = components["schemas"]["User"];
 export type Problem = components["schemas"]["Problem"];
 export type Recipe = components["schemas"]["Recipe"];
 export type UploadResponse = components["schemas"]["UploadResponse"];
+export type Params = components["schemas"]["Params"];
+export type Script = components["schemas"]["Script"];
+export type ScriptLine = components["schemas"]["ScriptLine"];
 
 // The app and the API share one origin (CloudFront in AWS, the gateway
 // locally), so the session cookie goes along and the Origin check passes.

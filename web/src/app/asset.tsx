@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { type Asset, api, downloadURL, type Job, must, type Recipe } from "../api/client";
+import { type Asset, api, downloadURL, type Job, must } from "../api/client";
 import { bytes, date, recipeWords } from "./format";
 import { JobPanel } from "./job";
+import { emptyFields, focusProblem, type JobFields, JobFieldsView, paramsOf } from "./jobform";
 import { navigate } from "./router";
 import { Badge, ErrorBox, Spinner } from "./ui";
 
@@ -98,59 +99,40 @@ export function AssetPage({ id }: { id: string }) {
 }
 
 function NewJob({ asset, onStarted }: { asset: Asset; onStarted: () => void }) {
-  const [recipe, setRecipe] = useState<Recipe>("voiceover");
-  const [lang, setLang] = useState("");
-  const [voice, setVoice] = useState("");
+  const [fields, setFields] = useState<JobFields>(() => emptyFields());
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const form = useRef<HTMLFormElement>(null);
   const submit = async (e: Event) => {
     e.preventDefault();
-    setBusy(true);
     setError("");
+    const p = paramsOf(fields);
+    if ("problem" in p) {
+      setError(p.problem.message);
+      focusProblem(form.current, p.problem);
+      return;
+    }
+    setBusy(true);
     try {
-      const params: { target_language?: string; voice?: string } = {};
-      if (lang.trim()) params.target_language = lang.trim();
-      if (voice.trim()) params.voice = voice.trim();
       const job = must(
         await api.POST("/jobs", {
           params: { header: { "Idempotency-Key": crypto.randomUUID() } },
-          body: { asset_id: asset.id, recipe, params },
+          body: { asset_id: asset.id, recipe: fields.recipe, params: p.params },
         }),
       );
       onStarted();
       navigate(`/app/jobs/${job.id}`);
     } catch (err) {
-      setError((err as Error).message);
+      setError(`The job was refused: ${(err as Error).message}`);
     } finally {
       setBusy(false);
     }
   };
   return (
-    <form class="card" onSubmit={submit} aria-labelledby="newjob-h">
+    <form ref={form} class="card newjob" onSubmit={submit} aria-labelledby="newjob-h" noValidate>
       <h2 id="newjob-h">New job</h2>
-      <div class="row">
-        <label>
-          Recipe
-          <select value={recipe} onChange={(e) => setRecipe((e.target as HTMLSelectElement).value as Recipe)}>
-            <option value="voiceover">Voiceover (dub)</option>
-            <option value="captions">Captions</option>
-            <option value="transcode">Transcode</option>
-          </select>
-        </label>
-        <label>
-          Target language
-          <input value={lang} placeholder="e.g. es" onInput={(e) => setLang((e.target as HTMLInputElement).value)} />
-        </label>
-        <label>
-          Voice
-          <input
-            value={voice}
-            placeholder="default voice"
-            onInput={(e) => setVoice((e.target as HTMLInputElement).value)}
-          />
-        </label>
-      </div>
-      <button type="submit" disabled={busy}>
+      <JobFieldsView fields={fields} onChange={setFields} />
+      <button type="submit" class="primary" disabled={busy}>
         {busy ? "Starting…" : "Start job"}
       </button>
       {error && (

@@ -56,3 +56,11 @@ export function plainError(step: string | undefined, err: string): string {
   const reason = err.replace(/^[a-z_]+: /, "").trim();
   return reason ? `${what}: ${reason.charAt(0).toUpperCase()}${reason.slice(1)}` : `${what}.`;
 }
+
+// clock is a time in the media as m:ss.s.
+export function clock(seconds: number): string {
+  const tenths = Math.round(seconds * 10);
+  const m = Math.floor(tenths / 600);
+  const s = (tenths % 600) / 10;
+  return `${m}:${s < 10 ? "0" : ""}${s.toFixed(1)}`;
+}

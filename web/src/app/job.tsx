@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api, downloadURL, type Job, must, type Output } from "../api/client";
 import { bytes, plainError, recipeWords, stepName, terminal } from "./format";
+import { editable, Transcript } from "./transcript";
 import { Badge, Bar, ErrorBox, Spinner } from "./ui";
 
 export function JobPage({ id }: { id: string }) {
@@ -19,6 +20,9 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
   const [job, setJob] = useState<Job | null>(null);
   const [error, setError] = useState<Error | null>(null);
   const [cancelError, setCancelError] = useState("");
+  // Bumped to watch the job again once it is running anew (a re-render).
+  const [watch, setWatch] = useState(0);
+  const [renderedHere, setRenderedHere] = useState(0);
 
   const load = useCallback(async () => {
     try {
@@ -43,7 +47,7 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
       stop = true;
       clearTimeout(timer);
     };
-  }, [load]);
+  }, [load, watch]);
 
   const cancel = async () => {
     setCancelError("");
@@ -66,7 +70,16 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
           <Badge status={job.status} />
         </span>
       </Title>
-      {job.params.target_language && <p>Into {job.params.target_language}.</p>}
+      <p class="job-facts">
+        {job.revision !== undefined && <span class="revision">Revision {job.revision}</span>}
+        {job.params.target_language && <span>Into {job.params.target_language}.</span>}
+      </p>
+      {(job.revision ?? 1) > 1 && !terminal(job) && (
+        <p class="notice" role="status">
+          Rendering revision {job.revision} with your edits. Revision {(job.revision ?? 2) - 1}'s files stay available
+          until it is done.
+        </p>
+      )}
       <Bar value={job.progress} label="Job progress" />
       <ol class="steps">
         {job.steps.map((s) => (
@@ -98,8 +111,20 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
           {cancelError}
         </p>
       )}
-      {job.status === "succeeded" && <Player job={job} />}
+      {job.status === "succeeded" && <Player key={job.revision ?? 1} job={job} />}
       {job.outputs.length > 0 && <Downloads outputs={job.outputs} />}
+      {job.recipe !== "transcode" && (job.status === "succeeded" || editable(job)) && (
+        <Transcript
+          key={job.revision ?? 1}
+          job={job}
+          rendered={renderedHere === job.revision}
+          onRerender={(j) => {
+            setJob(j);
+            setRenderedHere(j.revision ?? 0);
+            setWatch((w) => w + 1);
+          }}
+        />
+      )}
     </section>
   );
 }
@@ -149,7 +174,7 @@ function Player({ job }: { job: Job }) {
   const isAudio = chosen.content_type.startsWith("audio/");
   return (
     <div class="player">
-      <h3>Player</h3>
+      <h3>Player{job.revision !== undefined && <span class="hint"> · revision {job.revision}</span>}</h3>
       {dub && original && (
         <fieldset class="switch">
           <legend>Audio</legend>

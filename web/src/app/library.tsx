@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { type Asset, api, downloadURL, type Job, must, type Recipe } from "../api/client";
+import { type Asset, api, downloadURL, type Job, must } from "../api/client";
 import { bytes, date, recipeWords } from "./format";
+import { emptyFields, focusProblem, type JobFields, JobFieldsView, paramsOf } from "./jobform";
 import { navigate } from "./router";
 import { Badge, ErrorBox, Spinner } from "./ui";
 import { upload } from "./upload";
@@ -127,13 +128,12 @@ function Poster({ job, kind }: { job?: Job; kind: Asset["kind"] }) {
 
 function Uploader() {
   const [file, setFile] = useState<File | null>(null);
-  const [recipe, setRecipe] = useState<Recipe>("voiceover");
-  const [lang, setLang] = useState("");
-  const [voice, setVoice] = useState("");
+  const [fields, setFields] = useState<JobFields>(() => emptyFields());
   const [sent, setSent] = useState<{ n: number; total: number } | null>(null);
   const [error, setError] = useState("");
   const [over, setOver] = useState(false);
   const input = useRef<HTMLInputElement>(null);
+  const form = useRef<HTMLFormElement>(null);
 
   const pick = (f: File | undefined) => {
     if (f) {
@@ -147,28 +147,31 @@ function Uploader() {
       setError("Choose a file first.");
       return;
     }
+    const p = paramsOf(fields);
+    if ("problem" in p) {
+      setError(p.problem.message);
+      focusProblem(form.current, p.problem);
+      return;
+    }
     setError("");
     setSent({ n: 0, total: file.size });
     try {
-      const params: { target_language?: string; voice?: string } = {};
-      if (lang.trim()) params.target_language = lang.trim();
-      if (voice.trim()) params.voice = voice.trim();
       const res = await upload(file, {
-        recipe,
-        params,
+        recipe: fields.recipe,
+        params: p.params,
         multipart: file.size > 64 << 20,
         onProgress: (n, total) => setSent({ n, total }),
       });
       navigate(`/app/assets/${res.asset.id}`);
     } catch (err) {
       setSent(null);
-      setError((err as Error).message);
+      setError(`The upload was refused: ${(err as Error).message}`);
     }
   };
   const pct = sent ? (sent.total ? (100 * sent.n) / sent.total : 100) : 0;
 
   return (
-    <form class="card upload" onSubmit={start} aria-labelledby="upload-h">
+    <form ref={form} class="card upload" onSubmit={start} aria-labelledby="upload-h" noValidate>
       <h2 id="upload-h">Upload</h2>
       <label
         class={`drop${over ? " over" : ""}`}
@@ -191,32 +194,7 @@ function Uploader() {
         />
         <span>{file ? `${file.name} (${bytes(file.size)})` : "Drop a video or audio file here, or choose one"}</span>
       </label>
-      <div class="row">
-        <label>
-          Recipe
-          <select value={recipe} onChange={(e) => setRecipe((e.target as HTMLSelectElement).value as Recipe)}>
-            <option value="voiceover">Voiceover (dub)</option>
-            <option value="captions">Captions</option>
-            <option value="transcode">Transcode</option>
-          </select>
-        </label>
-        <label>
-          Target language
-          <input
-            value={lang}
-            placeholder="e.g. es (same as spoken when empty)"
-            onInput={(e) => setLang((e.target as HTMLInputElement).value)}
-          />
-        </label>
-        <label>
-          Voice
-          <input
-            value={voice}
-            placeholder="default voice"
-            onInput={(e) => setVoice((e.target as HTMLInputElement).value)}
-          />
-        </label>
-      </div>
+      <JobFieldsView fields={fields} onChange={setFields} />
       <button type="submit" class="primary" disabled={sent !== null}>
         {sent ? "Uploading…" : "Upload and start"}
       </button>
@@ -230,7 +208,7 @@ function Uploader() {
       )}
       {error && (
         <p class="error" role="alert">
-          The upload was refused: {error}
+          {error}
         </p>
       )}
     </form>

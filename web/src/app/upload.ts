@@ -2,13 +2,13 @@
 // one PUT, or a multipart upload whose parts go in parallel, each retried
 // when it fails, then POST /uploads/{id}/complete. Progress is bytes sent,
 // from XMLHttpRequest's upload events (fetch has none).
-import { ApiError, api, must, problemOf, type Recipe, type UploadResponse } from "../api/client";
+import { ApiError, api, must, type Params, problemOf, type Recipe, type UploadResponse } from "../api/client";
 
 export type Progress = (sent: number, total: number) => void;
 
 export interface UploadOptions {
   recipe?: Recipe;
-  params?: { target_language?: string; voice?: string };
+  params?: Params;
   multipart?: boolean;
   concurrency?: number;
   retries?: number;
