@@ -4,7 +4,16 @@ import { JobPanel } from "./job";
 
 const id = "7d1c3e2a-5b4f-4c3d-8e2f-1a2b3c4d5e6f";
 
-function job(status: string, steps: { name: string; status: string; progress?: number; error?: string | null }[]) {
+function job(
+  status: string,
+  steps: {
+    name: string;
+    status: string;
+    progress?: number;
+    error?: string | null;
+    parts?: { total: number; done: number };
+  }[],
+) {
   return {
     id,
     asset_id: "0b8f7a52-3c47-4a5b-9a9e-4c1f1d9a2b11",
@@ -25,6 +34,7 @@ function job(status: string, steps: { name: string; status: string; progress?: n
       error: null,
       started_at: null,
       finished_at: null,
+      parts: { total: 1, done: s.status === "succeeded" ? 1 : 0 },
       ...s,
     })),
     outputs: [],
@@ -88,5 +98,18 @@ describe("JobPanel", () => {
     await waitFor(() =>
       expect(screen.getByRole("alert").textContent).toBe("Making the new voice failed: Voice not found"),
     );
+  });
+
+  it("shows how many parts of a split step are done, and nothing for a step in one part", async () => {
+    serve({
+      [`GET /jobs/${id}`]: () =>
+        job("running", [
+          { name: "transcode", status: "running", progress: 50, parts: { total: 4, done: 2 } },
+          { name: "transcribe", status: "pending" },
+        ]),
+    });
+    render(<JobPanel id={id} />);
+    await screen.findByText("(2 of 4 parts done)");
+    expect(screen.queryAllByText(/parts done/)).toHaveLength(1);
   });
 });

@@ -91,6 +91,13 @@ export function JobPanel({ id, heading }: { id: string; heading?: boolean }) {
                 <Bar value={s.progress} label={`${stepName(s.name)} progress`} /> <span class="hint">{s.stage}</span>
               </>
             )}
+            {/* parts is optional here: an API of the release before parts sends none during a deploy */}
+            {(s.parts?.total ?? 1) > 1 && (
+              <span class="hint">
+                {" "}
+                ({s.parts.done} of {s.parts.total} parts done)
+              </span>
+            )}
             {s.attempts > 1 && <span class="hint"> (attempt {s.attempts})</span>}
           </li>
         ))}
