@@ -52,7 +52,8 @@ bench: deps tools ## run the benchmarks (the figures in docs/benchmarks.md come 
 		go test -count=1 -run '^$$' -bench 'WarmInvoke' -benchtime 500x ./local/stack && \
 		go test -count=1 -run '^$$' -bench 'ColdStart' -benchtime 10x ./local/stack ./local/lambda && \
 		go test -count=1 -run '^$$' -bench . -benchtime 50x ./local/sqs && \
-		go test -count=1 -run '^$$' -bench . -benchtime 3x ./shared/media && \
+		go test -count=1 -run '^$$' -bench 'Transcode' -benchtime 3x ./shared/media && \
+		go test -count=1 -timeout 30m -run '^$$' -bench 'FanOut' -benchtime 1x ./shared/media && \
 		go test -count=1 -run '^$$' -bench Pipeline -benchtime 3x ./e2e && \
 		go test -count=1 -run '^$$' -bench 'SlotAware|Rerender' -benchtime 1x ./e2e && \
 		go test -count=1 -run '^$$' -bench Recovery -benchtime 5x -timeout 60m ./e2e && \
