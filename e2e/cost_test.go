@@ -102,11 +102,14 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 		}
 		return job && rejected
 	}, 90*time.Second, 250*time.Millisecond, "the job's JobsSucceeded metric and the refused upload's UploadsRejected")
-	steps := map[string]bool{}
+	steps, waits := map[string]bool{}, map[string]bool{}
 	for _, p := range points {
 		require.Equal(t, "development", p.Dimensions["stage"])
 		if p.Name == "StepDuration" {
 			steps[p.Dimensions["step"]] = true
+		}
+		if p.Name == "QueueWait" {
+			waits[p.Dimensions["step"]] = true
 		}
 		if p.Name == "JobCostUSD" {
 			require.InDelta(t, c.TotalUSD, p.Value, 1e-9, "the job's cost metric is its cost")
@@ -114,5 +117,6 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 	}
 	for _, s := range j.Steps {
 		require.True(t, steps[s.Name], "a StepDuration of %s", s.Name)
+		require.True(t, waits[s.Name], "a QueueWait of %s", s.Name)
 	}
 }

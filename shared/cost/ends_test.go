@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/pipeline"
 )
@@ -126,4 +129,40 @@ func TestEveryJobEndIsMeteredOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "an end is metered once")
 	require.Zero(t, buf.Len())
+}
+
+// TestProviderMetricsCountCallsAndErrors: each paid call an invocation made
+// is one line under its provider, with its latency, and a refused call
+// counts as an error.
+func TestProviderMetricsCountCallsAndErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.handle(t, step{name: job.StepTranscode, work: func(ctx context.Context, sc *pipeline.Context) (pipeline.Result, error) {
+		for i, fail := range []bool{false, true} {
+			call := ledger.Call{Provider: "elevenlabs", Operation: "tts", UserID: sc.Job.UserID, JobID: sc.Job.ID, Step: job.StepTranscode,
+				Request: map[string]any{"n": i}}
+			_, _ = b.ledger.Do(ctx, call, func(context.Context) (ledger.Outcome, error) {
+				if fail {
+					return ledger.Outcome{}, errors.New("quota exceeded")
+				}
+				return ledger.Outcome{Result: json.RawMessage(`{}`), Usage: json.RawMessage(`{"characters":12}`)}, nil
+			})
+		}
+		return pipeline.Result{}, nil
+	}})
+	sums := map[string]float64{}
+	n := 0
+	for _, l := range lines(t, b.metrics) {
+		if _, ok := l.Metrics["ProviderCalls"]; !ok {
+			continue
+		}
+		n++
+		require.Equal(t, "elevenlabs", l.Dimensions["provider"])
+		require.Equal(t, "Milliseconds", l.Units["ProviderLatency"])
+		require.GreaterOrEqual(t, l.Metrics["ProviderLatency"], 0.0)
+		sums["calls"] += l.Metrics["ProviderCalls"]
+		sums["errors"] += l.Metrics["ProviderErrors"]
+	}
+	require.Equal(t, 2, n, "one line per call")
+	require.Equal(t, map[string]float64{"calls": 2, "errors": 1}, sums)
 }
