@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -77,6 +78,10 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 		body: map[string]any{"filename": "huge.mp4", "content_type": "video/mp4", "size_bytes": int64(1) << 50}})
 	require.Equal(t, http.StatusRequestEntityTooLarge, tooBig.Status)
 
+	// The job-end metrics come from the sweeper, which meters the outbox's
+	// ends (once they have settled) on each of its rounds.
+	go func() { _, _ = e.st.Fire(context.WithoutCancel(t.Context()), "SweeperFunction.EveryMinute") }() // instead of waiting for the schedule
+
 	// What `redub dev metrics` reads: the control endpoint's last hour.
 	var points []stack.MetricPoint
 	require.Eventually(t, func() bool {
@@ -92,16 +97,19 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 		}
 		job, rejected := false, false
 		for _, p := range points {
-			job = job || (p.Name == "JobsSucceeded" && p.Value == 1 && p.Dimensions["recipe"] == "voiceover")
+			job = job || (p.Name == "JobsSucceeded" && p.Value == 1 && p.Dimensions["recipe"] == "voiceover" && p.Function == "SweeperFunction")
 			rejected = rejected || (p.Name == "UploadsRejected" && p.Dimensions["reason"] == "too_large" && p.Function == "UploadsCreateFunction")
 		}
 		return job && rejected
-	}, 30*time.Second, 250*time.Millisecond, "the job's JobsSucceeded metric and the refused upload's UploadsRejected")
-	steps := map[string]bool{}
+	}, 90*time.Second, 250*time.Millisecond, "the job's JobsSucceeded metric and the refused upload's UploadsRejected")
+	steps, waits := map[string]bool{}, map[string]bool{}
 	for _, p := range points {
 		require.Equal(t, "development", p.Dimensions["stage"])
 		if p.Name == "StepDuration" {
 			steps[p.Dimensions["step"]] = true
+		}
+		if p.Name == "QueueWait" {
+			waits[p.Dimensions["step"]] = true
 		}
 		if p.Name == "JobCostUSD" {
 			require.InDelta(t, c.TotalUSD, p.Value, 1e-9, "the job's cost metric is its cost")
@@ -109,5 +117,6 @@ func TestOfflineJobCostAndMetrics(t *testing.T) {
 	}
 	for _, s := range j.Steps {
 		require.True(t, steps[s.Name], "a StepDuration of %s", s.Name)
+		require.True(t, waits[s.Name], "a QueueWait of %s", s.Name)
 	}
 }

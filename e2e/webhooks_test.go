@@ -101,7 +101,8 @@ func (e *env) createHook(t *testing.T, token, url string, events []string) hookV
 }
 
 // TestWebhooksThroughTheStack: a job that ends reaches its owner's endpoint
-// as a signed job.succeeded; a receiver that answers 500 twice gets the event
+// as a signed job.succeeded, and an endpoint that asked for job.progress gets
+// one per step but the last; a receiver that answers 500 twice gets the event
 // three times, with growing gaps, through the real delivery function and
 // queue; the routes are owner-only and refuse inside addresses.
 func TestWebhooksThroughTheStack(t *testing.T) {
@@ -138,10 +139,20 @@ func TestWebhooksThroughTheStack(t *testing.T) {
 	require.Len(t, list.Items, 1)
 	require.Empty(t, list.Items[0].Secret, "the secret is shown once")
 
+	// Another endpoint asks for job.progress alone.
+	progress := &hookReceiver{}
+	progressSrv := httptest.NewServer(progress)
+	t.Cleanup(progressSrv.Close)
+	ph := e.createHook(t, token, progressSrv.URL+"/progress", []string{"job.progress"})
+	progress.mu.Lock()
+	progress.secret = ph.Secret
+	progress.mu.Unlock()
+
 	// A job ends: the receiver gets job.succeeded, signed.
-	asset := e.uploadFile(t, token, sample(t, t.TempDir(), 2), "video/mp4", map[string]any{"recipe": "transcode"})
+	asset := e.uploadFile(t, token, sample(t, t.TempDir(), 2), "video/mp4", map[string]any{"recipe": "voiceover"})
 	jobID := e.jobOf(t, token, asset)
-	require.Equal(t, "succeeded", e.waitJob(t, token, jobID, 3*time.Minute).Status)
+	done := e.waitJob(t, token, jobID, 3*time.Minute)
+	require.Equal(t, "succeeded", done.Status)
 	go func() { _, _ = e.st.Fire(context.WithoutCancel(t.Context()), "SweeperFunction.EveryMinute") }() // instead of waiting for the schedule
 	require.Eventually(t, func() bool { return len(ended.calls()) > 0 }, 90*time.Second, 250*time.Millisecond, "no job.succeeded delivery")
 	got := ended.calls()[0]
@@ -157,7 +168,56 @@ func TestWebhooksThroughTheStack(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got.body, &payload))
 	require.Equal(t, "job.succeeded", payload.Type)
 	require.Equal(t, jobID, payload.Data.JobID)
-	require.Equal(t, "transcode", payload.Data.Recipe)
+	require.Equal(t, "voiceover", payload.Data.Recipe)
+	require.Len(t, ended.calls(), 1, "job.succeeded only: the endpoint did not ask for job.progress")
+
+	// job.progress: one per step that had a step after it, each signed
+	// (the queue does not keep their order); none for the last step (its
+	// success is the job.succeeded).
+	var want []string
+	percent := map[string]float64{}
+	for i, st := range done.Steps[:len(done.Steps)-1] {
+		want = append(want, st.Name)
+		percent[st.Name] = 100 * float64(i+1) / float64(len(done.Steps))
+	}
+	require.Eventually(t, func() bool { return len(progress.calls()) >= len(want) }, 60*time.Second, 250*time.Millisecond, "job.progress deliveries")
+	var steps []string
+	ids := map[string]bool{}
+	for _, c := range progress.calls() {
+		require.NoError(t, c.verified)
+		var p struct {
+			Type string
+			Data struct {
+				JobID    string `json:"job_id"`
+				Status   string
+				Step     string
+				Progress float64
+			}
+		}
+		require.NoError(t, json.Unmarshal(c.body, &p))
+		require.Equal(t, "job.progress", p.Type)
+		require.Equal(t, jobID, p.Data.JobID)
+		require.Equal(t, "running", p.Data.Status)
+		require.InDelta(t, percent[p.Data.Step], p.Data.Progress, 0.01, p.Data.Step)
+		steps = append(steps, p.Data.Step)
+		ids[c.id] = true
+	}
+	require.ElementsMatch(t, want, steps, "once per step")
+	require.Len(t, ids, len(want))
+	var progressLog struct {
+		Items []struct {
+			Type     string
+			Status   string
+			Attempts []struct{ Status *int }
+		}
+	}
+	e.do(t, call{method: "GET", path: "/webhooks/" + ph.ID + "/deliveries", token: token}).JSON(t, &progressLog)
+	require.Len(t, progressLog.Items, len(want), "one delivery per step, each delivered once")
+	for _, d := range progressLog.Items {
+		require.Equal(t, "job.progress", d.Type)
+		require.Equal(t, "succeeded", d.Status)
+		require.Len(t, d.Attempts, 1)
+	}
 
 	// Retries: 500, 500, then 200; the waits are WEBHOOK_RETRY_SECONDS (1 s, then 4 s).
 	flaky := &hookReceiver{statuses: []int{500, 500}}
@@ -186,8 +246,12 @@ func TestWebhooksThroughTheStack(t *testing.T) {
 			Attempts []struct{ Status *int }
 		}
 	}
-	e.do(t, call{method: "GET", path: "/webhooks/" + fh.ID + "/deliveries", token: token}).JSON(t, &deliveries)
-	require.Len(t, deliveries.Items, 1)
+	// The receiver has answered the third attempt; the delivery function
+	// records it a moment later.
+	require.Eventually(t, func() bool {
+		e.do(t, call{method: "GET", path: "/webhooks/" + fh.ID + "/deliveries", token: token}).JSON(t, &deliveries)
+		return len(deliveries.Items) == 1 && deliveries.Items[0].Status != "pending"
+	}, 30*time.Second, 100*time.Millisecond, "the delivery is recorded")
 	require.Equal(t, "succeeded", deliveries.Items[0].Status)
 	var statuses []int
 	for _, a := range deliveries.Items[0].Attempts {

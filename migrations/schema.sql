@@ -52,10 +52,13 @@ CREATE TABLE job_events (
     finished_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     dispatched_at timestamp with time zone,
-    CONSTRAINT job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) ON DELETE CASCADE,
-    CONSTRAINT job_events_job_id_type_finished_at_key UNIQUE (job_id, type, finished_at),
+    metered_at timestamp with time zone,
+    job_created_at timestamp with time zone NOT NULL,
+    step text DEFAULT ''::text NOT NULL,
+    progress_percent real,
+    CONSTRAINT job_events_job_id_type_step_finished_at_key UNIQUE (job_id, type, step, finished_at),
     CONSTRAINT job_events_pkey PRIMARY KEY (id),
-    CONSTRAINT job_events_type_check CHECK ((type = ANY (ARRAY['job.succeeded'::text, 'job.failed'::text, 'job.canceled'::text])))
+    CONSTRAINT job_events_type_check CHECK ((type = ANY (ARRAY['job.succeeded'::text, 'job.failed'::text, 'job.canceled'::text, 'job.progress'::text])))
 );
 
 CREATE TABLE job_parts (
@@ -291,7 +294,9 @@ CREATE TABLE webhooks (
 CREATE INDEX assets_pending_created_idx ON public.assets USING btree (created_at) WHERE (status = 'pending'::text);
 CREATE INDEX assets_user_created_idx ON public.assets USING btree (user_id, created_at DESC, id DESC);
 CREATE INDEX cost_usage_job_idx ON public.cost_usage USING btree (job_id);
+CREATE INDEX job_events_job_idx ON public.job_events USING btree (job_id);
 CREATE INDEX job_events_undispatched_idx ON public.job_events USING btree (created_at) WHERE (dispatched_at IS NULL);
+CREATE INDEX job_events_unmetered_idx ON public.job_events USING btree (created_at) WHERE (metered_at IS NULL);
 CREATE INDEX job_parts_running_idx ON public.job_parts USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_running_idx ON public.job_steps USING btree (updated_at) WHERE (status = 'running'::text);
 CREATE INDEX job_steps_status_idx ON public.job_steps USING btree (status, updated_at);

@@ -197,7 +197,8 @@ func (s *Store) List(ctx context.Context, userID uuid.UUID, limit int, cursor st
 }
 
 // Delete removes the user's asset row (its jobs, steps and outputs go with
-// it) and returns the asset and the object key prefixes to remove.
+// it; its active jobs end as canceled first, with their job_events) and
+// returns the asset and the object key prefixes to remove.
 func (s *Store) Delete(ctx context.Context, userID, id uuid.UUID, onlyPending bool) (Asset, []string, error) {
 	var a Asset
 	var prefixes []string
@@ -224,6 +225,9 @@ func (s *Store) Delete(ctx context.Context, userID, id uuid.UUID, onlyPending bo
 		prefixes = append(prefixes, storage.UploadPrefix(userID, id))
 		for _, j := range jobs {
 			prefixes = append(prefixes, storage.JobPrefix(j))
+		}
+		if err := job.EndAssetJobsTx(ctx, tx, id); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM assets WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("delete asset: %w", err)

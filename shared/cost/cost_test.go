@@ -172,6 +172,10 @@ func TestTheJobsMetricsAreValidEMF(t *testing.T) {
 	ok := func(context.Context, *pipeline.Context) (pipeline.Result, error) { return pipeline.Result{}, nil }
 	b.handle(t, step{name: job.StepTranscode, work: ok})
 	b.handle(t, step{name: job.StepTranscribe, work: ok})
+	ends := &cost.Ends{Events: job.NewStore(b.db), Usages: b.store, Prices: fixed(), Metrics: metric.New(b.metrics, "development")}
+	n, err := ends.Write(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 
 	var names []string
 	seen := map[string]metric.Line{}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/redub/redub/shared/apperr"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/metric"
@@ -23,7 +21,8 @@ type Calls interface {
 	Calls(ctx context.Context, jobID uuid.UUID) ([]ledger.Record, error)
 }
 
-// Jobs reads a job, to tell whether an invocation ended it.
+// Jobs was what the Meter read to tell whether an invocation ended its
+// job; the job-end metrics now come from the outbox (Ends).
 type Jobs interface {
 	Get(ctx context.Context, userID, id uuid.UUID) (job.Job, error)
 }
@@ -34,7 +33,7 @@ type Meter struct {
 	Store         *Store
 	Prices        Prices
 	Calls         Calls
-	Jobs          Jobs
+	Jobs          Jobs            // unused: kept until shared/steps/wire.go stops setting it
 	Metrics       *metric.Emitter // nil: no metrics
 	Log           *slog.Logger
 	MemoryMB      int    // the function's memory; 0: its Lambda time is not recorded
@@ -137,8 +136,8 @@ func (m *Meter) Usage(inv pipeline.Invocation, calls []ledger.Record) []Usage {
 	return us
 }
 
-// metrics writes the invocation's step and provider metrics and, when it
-// ended its job, the job's.
+// metrics writes the invocation's step and provider metrics. The job-end
+// metrics come from the job_events outbox (Ends), for every end.
 func (m *Meter) metrics(ctx context.Context, inv pipeline.Invocation, calls []ledger.Record) {
 	if m.Metrics == nil {
 		return
@@ -158,46 +157,7 @@ func (m *Meter) metrics(ctx context.Context, inv pipeline.Invocation, calls []le
 			metric.Metric{Name: "ProviderCalls", Unit: metric.Count, Value: 1},
 			metric.Metric{Name: "ProviderErrors", Unit: metric.Count, Value: failed}))
 	}
-	if m.Jobs != nil {
-		errs = append(errs, m.jobEnded(ctx, inv))
-	}
 	if err := errors.Join(errs...); err != nil {
 		m.Log.WarnContext(ctx, "metrics: write failed", "error", err.Error())
 	}
-}
-
-// jobEnded writes the job's metrics when this invocation ended it: it
-// succeeded as the last step, failed it, or stopped for its cancellation.
-func (m *Meter) jobEnded(ctx context.Context, inv pipeline.Invocation) error {
-	j, err := m.Jobs.Get(ctx, inv.Job.UserID, inv.Job.ID)
-	if apperr.CodeOf(err) == apperr.NotFound {
-		return nil // deleted: nothing to report
-	}
-	if err != nil {
-		return fmt.Errorf("read job %s: %w", inv.Job.ID, err)
-	}
-	var name string
-	switch {
-	case j.Status == job.Succeeded && inv.Err == nil:
-		name = "JobsSucceeded"
-	case j.Status == job.Failed && inv.Err != nil && !errors.Is(inv.Err, pipeline.ErrCanceled):
-		name = "JobsFailed"
-	case j.Status == job.Canceled && (errors.Is(inv.Err, pipeline.ErrCanceled)):
-		name = "JobsCanceled"
-	default:
-		return nil
-	}
-	ms := []metric.Metric{{Name: name, Unit: metric.Count, Value: 1}}
-	for _, n := range []string{"JobsSucceeded", "JobsFailed", "JobsCanceled"} {
-		if n != name {
-			ms = append(ms, metric.Metric{Name: n, Unit: metric.Count, Value: 0})
-		}
-	}
-	if j.FinishedAt != nil {
-		ms = append(ms, metric.Metric{Name: "JobDuration", Unit: metric.Seconds, Value: j.FinishedAt.Sub(j.CreatedAt).Seconds()})
-	}
-	if us, err := m.Store.Usages(ctx, j.ID); err == nil {
-		ms = append(ms, metric.Metric{Name: "JobCostUSD", Unit: metric.None, Value: Estimate(m.Prices, us).TotalUSD})
-	}
-	return m.Metrics.Emit([]metric.Dim{{Name: "recipe", Value: string(j.Recipe)}}, ms...)
 }

@@ -310,8 +310,10 @@ func (s *Store) Succeed(ctx context.Context, jobID uuid.UUID, step string, attem
 			RETURNING step, dispatch`, jobID, l.position).Scan(&next.Step, &next.Attempt)
 		if err == nil {
 			f.Next = &next
-			_, err = tx.Exec(ctx, `UPDATE jobs SET updated_at = now() WHERE id = $1`, jobID)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE jobs SET updated_at = now() WHERE id = $1`, jobID); err != nil {
+				return fmt.Errorf("touch job: %w", err)
+			}
+			return recordProgressTx(ctx, tx, jobID, step)
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("queue next step: %w", err)

@@ -53,8 +53,25 @@ func New(w io.Writer, stage string) *Emitter {
 // Emit writes one line with ms under the dimensions stage + dims. A write
 // error is returned for the caller to log; it never matters to the work.
 func (e *Emitter) Emit(dims []Dim, ms ...Metric) error {
+	if e == nil {
+		return nil
+	}
+	return e.EmitAt(e.now(), dims, ms...)
+}
+
+// MaxAge is how far in the past a line's timestamp may be: CloudWatch
+// refuses EMF lines older than two weeks; an hour is kept in hand.
+const MaxAge = 14*24*time.Hour - time.Hour
+
+// EmitAt is Emit for something that happened at t (a job's end, metered
+// later): the line carries t as its timestamp, so the value lands in the
+// minute it belongs to. A t older than MaxAge is written as now.
+func (e *Emitter) EmitAt(t time.Time, dims []Dim, ms ...Metric) error {
 	if e == nil || len(ms) == 0 {
 		return nil
+	}
+	if now := e.now(); t.IsZero() || now.Sub(t) > MaxAge {
+		t = now
 	}
 	names := []string{"stage"}
 	line := map[string]any{"stage": e.stage}
@@ -74,7 +91,7 @@ func (e *Emitter) Emit(dims []Dim, ms ...Metric) error {
 		line[m.Name] = m.Value
 	}
 	line["_aws"] = map[string]any{
-		"Timestamp": e.now().UnixMilli(),
+		"Timestamp": t.UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{
 			"Namespace":  Namespace,
 			"Dimensions": sets,

@@ -2,9 +2,10 @@
 // and parts that were queued but never sent, hands steps and parts whose
 // worker died (an expired lease) to another worker, fails a job only when
 // the current message of one of its steps or parts reached a dead-letter
-// queue (removing stale dead letters), and
-// removes pending uploads older than a day. It writes no table itself: it
-// asks the job, asset, rate limit and session stores.
+// queue (removing stale dead letters), removes pending uploads older than a
+// day, and writes the job-end metrics of the jobs that ended (cost.Ends,
+// from the job_events outbox). It writes no table itself: it asks the job,
+// asset, rate limit and session stores.
 package sweep
 
 import (
@@ -66,6 +67,9 @@ type Sweeper struct {
 	// (webhook.Store.Dispatch); nil without a webhook queue. It runs with
 	// every lease check too, so an event waits seconds, not a minute.
 	Webhooks func(ctx context.Context) (int, error)
+	// JobMetrics writes the job-end metrics of the jobs that ended
+	// (cost.Ends.Write); nil: none. It runs with every lease check too.
+	JobMetrics func(ctx context.Context) (int, error)
 }
 
 // Report is what one sweep did.
@@ -76,6 +80,7 @@ type Report struct {
 	StaleDeadLetters int // dead letters of older sends or settled steps, removed
 	UploadsRemoved   int
 	WebhooksSent     int // webhook deliveries sent to their queue
+	JobEndsMetered   int // job ends whose metrics were written
 }
 
 // Run does one sweep. It carries on past a failing part and returns the
@@ -107,13 +112,20 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 		n, err = s.Webhooks(ctx)
 		add(&r.WebhooksSent, n, err)
 	}
+	// After the dead letters: a job they failed is metered in this run.
+	if s.JobMetrics != nil {
+		n, err = s.JobMetrics(ctx)
+		add(&r.JobEndsMetered, n, err)
+	}
 	s.Log.InfoContext(ctx, "sweep", "resent", r.Resent, "restarted", r.Restarted, "failed_dead_letter", r.FailedDeadLetter,
-		"stale_dead_letters", r.StaleDeadLetters, "uploads_removed", r.UploadsRemoved, "webhooks_sent", r.WebhooksSent)
+		"stale_dead_letters", r.StaleDeadLetters, "uploads_removed", r.UploadsRemoved, "webhooks_sent", r.WebhooksSent,
+		"job_ends_metered", r.JobEndsMetered)
 	return r, errors.Join(errs...)
 }
 
-// Handle is the scheduled handler: one sweep, then more lease checks every
-// LeaseEvery while the invocation has time for them.
+// Handle is the scheduled handler: one sweep, then more lease checks (with
+// webhook dispatch and job-end metrics) every LeaseEvery while the
+// invocation has time for them.
 func (s *Sweeper) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 	_, err := s.Run(ctx)
 	every := s.LeaseEvery
@@ -133,6 +145,11 @@ func (s *Sweeper) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 		if s.Webhooks != nil {
 			if _, werr := s.Webhooks(ctx); werr != nil {
 				err = errors.Join(err, werr)
+			}
+		}
+		if s.JobMetrics != nil {
+			if _, merr := s.JobMetrics(ctx); merr != nil {
+				err = errors.Join(err, merr)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package sweep_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/asset"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/postgres"
 	"github.com/redub/redub/shared/postgres/pgtest"
 	"github.com/redub/redub/shared/queue"
@@ -145,9 +148,16 @@ func TestSweeper(t *testing.T) {
 	dl := &deadLetters{bodies: map[string][]string{"dlq": {string(body), `{"Records":[]}`, string(healthyBody), string(resentBody)}}}
 	s := &sweep.Sweeper{Jobs: job.NewStore(db), Assets: asset.NewStore(db), Queue: q, Uploads: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DeadLetters: dl, DLQURLs: []string{"dlq"}, Lease: 30 * time.Second}
+	var emf bytes.Buffer
+	ends := &cost.Ends{Events: s.Jobs, Usages: cost.NewStore(db), Prices: cost.Default(), Metrics: metric.New(&emf, "development")}
+	s.JobMetrics = ends.Write
 	r, err := s.Run(ctx)
 	require.NoError(t, err)
-	require.Equal(t, sweep.Report{Resent: 1, Restarted: 1, FailedDeadLetter: 1, StaleDeadLetters: 2, UploadsRemoved: 1}, r)
+	require.Equal(t, sweep.Report{Resent: 1, Restarted: 1, FailedDeadLetter: 1, StaleDeadLetters: 2, UploadsRemoved: 1, JobEndsMetered: 1}, r)
+	l, err := metric.Parse(bytes.TrimSpace(emf.Bytes()))
+	require.NoError(t, err, "one line: the job the dead letter failed")
+	require.InDelta(t, 1.0, l.Metrics["JobsFailed"], 0)
+	require.Equal(t, "captions", l.Dimensions["recipe"])
 
 	require.Len(t, q.msgs, 2)
 	require.Equal(t, queue.Message{JobID: unsent.ID, Step: "transcode", Attempt: 1}, q.msgs[0], "never sent: sent as it is")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/redub/redub/shared/asset"
 	"github.com/redub/redub/shared/auth"
+	"github.com/redub/redub/shared/cost"
 	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/lambdarun"
 	"github.com/redub/redub/shared/queue"
@@ -33,6 +34,11 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 		store, q := webhook.NewStore(db), webhook.Queue{Client: sqsClient, URL: u}
 		hooks = func(ctx context.Context) (int, error) { return store.Dispatch(ctx, jobs, q, batch) }
 	}
+	prices, err := cost.Load(app.Config.Cost.PricesJSON)
+	if err != nil {
+		return nil, err
+	}
+	ends := &cost.Ends{Events: jobs, Usages: cost.NewStore(db), Prices: prices, Metrics: app.Metrics, Settle: cost.DefaultSettle, Log: app.Log}
 	return &Sweeper{
 		Jobs: jobs, Assets: assets,
 		Queue: queue.NewSender(sqsClient, app.Config.Queues.All()), DeadLetters: sqsClient, DLQURLs: app.Config.Pipeline.DeadLetterQueueURLs,
@@ -46,8 +52,12 @@ func New(ctx context.Context, app *lambdarun.App) (*Sweeper, error) {
 			if _, err := assets.PruneUsage(ctx, time.Now().AddDate(0, 0, -7)); err != nil {
 				return err
 			}
+			if _, err := jobs.PruneEvents(ctx); err != nil {
+				return err
+			}
 			return auth.PurgeSessions(ctx, db)
 		},
-		Webhooks: hooks,
+		Webhooks:   hooks,
+		JobMetrics: ends.Write,
 	}, nil
 }

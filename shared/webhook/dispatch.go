@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,7 +21,9 @@ type Payload struct {
 	Data      any       `json:"data"`
 }
 
-// JobData is the data of a job event.
+// JobData is the data of a job event. For job.progress, Status is
+// "running", Step the step that succeeded, Progress the job's progress
+// (0-100) after it, and FinishedAt the step's end.
 type JobData struct {
 	JobID      uuid.UUID `json:"job_id"`
 	AssetID    uuid.UUID `json:"asset_id"`
@@ -28,6 +31,18 @@ type JobData struct {
 	Status     string    `json:"status"`
 	Error      *string   `json:"error"`
 	FinishedAt time.Time `json:"finished_at"`
+	Step       string    `json:"step,omitempty"`
+	Progress   *float64  `json:"progress,omitempty"`
+}
+
+// data is the payload data of e.
+func data(e job.Event) JobData {
+	d := JobData{JobID: e.JobID, AssetID: e.AssetID, Recipe: string(e.Recipe), Status: strings.TrimPrefix(e.Type, "job."),
+		Error: e.Error, FinishedAt: e.FinishedAt.UTC()}
+	if e.Type == JobProgress {
+		d.Status, d.Step, d.Progress = string(job.Running), e.Step, e.Progress
+	}
+	return d
 }
 
 // Message is what travels on the webhook queue: a delivery id.
@@ -97,9 +112,7 @@ func (s *Store) Dispatch(ctx context.Context, events Events, q Sender, limit int
 		}
 		done := make([]uuid.UUID, 0, len(evs))
 		for _, e := range evs {
-			payload, err := json.Marshal(Payload{Type: e.Type, Timestamp: e.FinishedAt.UTC(), Data: JobData{
-				JobID: e.JobID, AssetID: e.AssetID, Recipe: string(e.Recipe), Status: e.Type[len("job."):], Error: e.Error, FinishedAt: e.FinishedAt.UTC(),
-			}})
+			payload, err := json.Marshal(Payload{Type: e.Type, Timestamp: e.FinishedAt.UTC(), Data: data(e)})
 			if err != nil {
 				return fmt.Errorf("encode event %s: %w", e.ID, err)
 			}

@@ -13,19 +13,24 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/redub/redub/shared/apperr"
+	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/postgres"
 )
 
 // The event types an endpoint can subscribe to, and the test event.
 const (
-	JobSucceeded = "job.succeeded"
-	JobFailed    = "job.failed"
-	JobCanceled  = "job.canceled"
+	JobSucceeded = job.EventSucceeded
+	JobFailed    = job.EventFailed
+	JobCanceled  = job.EventCanceled
+	JobProgress  = job.EventProgress // a step succeeded (not the last); at most once per step
 	TestEvent    = "webhook.test"
 )
 
 // EventTypes are the types an endpoint may subscribe to.
-func EventTypes() []string { return []string{JobSucceeded, JobFailed, JobCanceled} }
+func EventTypes() []string { return []string{JobSucceeded, JobFailed, JobCanceled, JobProgress} }
+
+// EndTypes are the job ends, what an endpoint that names no events gets.
+func EndTypes() []string { return []string{JobSucceeded, JobFailed, JobCanceled} }
 
 // MaxPerUser is how many endpoints one user may have.
 const MaxPerUser = 20
@@ -81,10 +86,10 @@ type NewWebhook struct {
 }
 
 // ValidEvents checks a subscription list: known types, no repeats; empty
-// means every job event.
+// means every job end (job.progress only when named).
 func ValidEvents(events []string) ([]string, error) {
 	if len(events) == 0 {
-		return EventTypes(), nil
+		return EndTypes(), nil
 	}
 	var out []string
 	for _, e := range events {

@@ -718,13 +718,17 @@ export interface components {
             items: components["schemas"]["Job"][];
             next_cursor: string | null;
         };
-        /** @enum {string} */
-        WebhookEvent: "job.succeeded" | "job.failed" | "job.canceled";
+        /**
+         * @description A job's end, or `job.progress`: a step succeeded with a step after it (at most once per step run; its data
+         *     adds `step` and `progress`, the job's percent after it, with `status: running`).
+         * @enum {string}
+         */
+        WebhookEvent: "job.succeeded" | "job.failed" | "job.canceled" | "job.progress";
         WebhookRequest: {
             /** @description https://...; http://127.0.0.1 in development only. */
             url: string;
             description?: string;
-            /** @description The events to receive; empty or absent means all three. */
+            /** @description The events to receive; empty or absent means the three job ends (job.progress only when named). */
             events?: components["schemas"]["WebhookEvent"][];
         };
         Webhook: {
@@ -763,7 +767,7 @@ export interface components {
              */
             id: string;
             /** @enum {string} */
-            type: "job.succeeded" | "job.failed" | "job.canceled" | "webhook.test";
+            type: "job.succeeded" | "job.failed" | "job.canceled" | "job.progress" | "webhook.test";
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";
             attempts: components["schemas"]["WebhookAttempt"][];
