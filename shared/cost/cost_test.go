@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -234,5 +235,25 @@ func TestLoadOverridesOnePriceAndRefusesUnknownOnes(t *testing.T) {
 	}
 	for k, v := range cost.Default().Prices {
 		require.NotEmpty(t, v.Source, k)
+	}
+}
+
+func TestAPartsUsageNamesItsPart(t *testing.T) {
+	t.Parallel()
+	m := &cost.Meter{MemoryMB: 3008, Architecture: "x86_64"}
+	inv := pipeline.Invocation{Job: job.Job{ID: uuid.New()}, Step: "transcode", Attempt: 2, Part: 3, Elapsed: 2 * time.Second}
+	us := m.Usage(inv, nil)
+	require.NotEmpty(t, us)
+	for _, u := range us {
+		require.NotNil(t, u.Part, "%s %s", u.Service, u.What)
+		require.Equal(t, 3, *u.Part)
+		require.Equal(t, 2, u.Attempt)
+	}
+	split := m.Usage(pipeline.Invocation{Job: job.Job{ID: uuid.New()}, Step: "transcode", Attempt: 1, Split: 4, Elapsed: time.Second}, nil)
+	for _, u := range split {
+		require.Nil(t, u.Part)
+		if u.Service == "sqs" {
+			require.InDelta(t, 6, u.Quantity, 0, "receive, delete and the four parts sent")
+		}
 	}
 }

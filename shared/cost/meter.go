@@ -144,9 +144,14 @@ func (m *Meter) metrics(ctx context.Context, inv pipeline.Invocation, calls []le
 	}
 	var errs []error
 	step := []metric.Dim{{Name: "step", Value: inv.Step}}
-	errs = append(errs, m.Metrics.Emit(step,
-		metric.Metric{Name: "StepDuration", Unit: metric.Milliseconds, Value: float64(inv.Elapsed.Milliseconds())},
-		metric.Metric{Name: "PartsPerStep", Unit: metric.Count, Value: 1}))
+	ms := []metric.Metric{{Name: "StepDuration", Unit: metric.Milliseconds, Value: float64(inv.Elapsed.Milliseconds())}}
+	switch {
+	case inv.Split > 0: // the invocation that split the step: how many parts it sent
+		ms = append(ms, metric.Metric{Name: "PartsPerStep", Unit: metric.Count, Value: float64(inv.Split)})
+	case inv.Part == 0 && !inv.Merge: // a whole step is one part
+		ms = append(ms, metric.Metric{Name: "PartsPerStep", Unit: metric.Count, Value: 1})
+	}
+	errs = append(errs, m.Metrics.Emit(step, ms...))
 	for _, c := range calls {
 		failed := 0.0
 		if c.Status == ledger.Failed {

@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/redub/redub/shared/job"
+	"github.com/redub/redub/shared/queue"
 )
 
 var partOpts = job.ClaimOptions{Lease: 30 * time.Second, MaxAttempts: 3}
@@ -265,3 +267,50 @@ func TestGetShowsParts(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, view{parts: [2]job.StepParts{{Total: 2, Done: 2}, {Total: 1, Done: 1}}, progress: [2]float64{100, 100}, job: 100}, read())
 }
+
+func TestAMergeHandedBackIsClaimedAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	j, _, ds := splitJob(t, b, 2)
+	for _, d := range ds {
+		c, err := b.store.ClaimPart(ctx, j.ID, d.Step, d.Part, partOpts)
+		require.NoError(t, err)
+		_, err = b.store.FinishPart(ctx, j.ID, d.Step, d.Part, c.Attempt, job.PartCost{BilledMS: 10, MemoryMB: 128})
+		require.NoError(t, err)
+	}
+	m, err := b.store.ClaimMerge(ctx, j.ID, job.StepTranscode, partOpts)
+	require.NoError(t, err)
+	require.Equal(t, job.Run, m.Outcome, m.Note)
+	require.NoError(t, b.store.Retry(ctx, j.ID, job.StepTranscode, m.Attempt, "transcode failed: a transient error"))
+
+	again, err := b.store.ClaimMerge(ctx, j.ID, job.StepTranscode, partOpts)
+	require.NoError(t, err)
+	require.Equal(t, job.Run, again.Outcome, "the merge's message came back to a queued step: %s", again.Note)
+	require.Equal(t, m.Attempt+1, again.Attempt)
+	got, err := b.store.Get(ctx, j.UserID, j.ID)
+	require.NoError(t, err)
+	require.Equal(t, job.Running, got.Steps[0].Status)
+	require.Nil(t, got.Steps[0].Error)
+}
+
+func TestUnsentPartsAreFoundAfterTheirGrace(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	j, _, ds := splitJob(t, b, 3)
+	none, err := b.store.UnsentParts(ctx, time.Minute, 10)
+	require.NoError(t, err)
+	require.Empty(t, none, "just split: the splitting worker is sending them")
+	require.NoError(t, b.store.SendPart(ctx, enqueueNothing{}, ds[0]))
+	list, err := b.store.UnsentParts(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []job.PartDispatch{
+		{JobID: j.ID, Step: job.StepTranscode, Part: 2, Attempt: 1, TraceID: j.TraceID},
+		{JobID: j.ID, Step: job.StepTranscode, Part: 3, Attempt: 1, TraceID: j.TraceID},
+	}, list)
+}
+
+type enqueueNothing struct{}
+
+func (enqueueNothing) Send(context.Context, queue.Message) error { return nil }

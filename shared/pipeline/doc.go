@@ -17,4 +17,10 @@
 // the job fails at once with a reason a person can read) and transient
 // errors (the message comes back after the visibility timeout, until the
 // step has used its attempts; then the job fails).
+//
+// A step whose work grows with the media's length may implement Parted
+// (parts.go): its whole-step message then splits it into parts, each its
+// own message, invocation and lease (job_parts); the last part to finish
+// sends the merge, which records the step's outputs as Work would. Parts
+// retry, fail and stop on their own, with the rules above applied per part.
 package pipeline

@@ -96,7 +96,7 @@ func (t *Transcode) Merge(ctx context.Context, sc *pipeline.Context) (pipeline.R
 	}
 	var parts []string
 	for n := 1; n <= sc.Parts; n++ {
-		p, err := t.download(ctx, t.partKey(sc, n), filepath.Join(sc.Dir), "part-"+media.PartName(n))
+		p, err := t.download(ctx, t.partKey(sc, n), sc.Dir, "part-"+media.PartName(n))
 		if apperr.CodeOf(err) == apperr.NotFound {
 			if res, ok := t.stored(ctx, sc, info); ok {
 				return res, nil
