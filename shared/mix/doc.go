@@ -31,6 +31,13 @@
 // amix. One amix over a delayed input per clip would do the same, but costs
 // the media's length once per clip.
 //
+// No FFmpeg process opens more than MaxClipInputs (64) clips: each input
+// is a file descriptor and a demuxer thread, and Lambda gives a process
+// 1,024 descriptors. More clips are first mixed, in start order, in batches
+// of 64 into 48 kHz stereo PCM WAV tracks, each spanning its clips, by the
+// same lanes; the final graph places the tracks as it would the clips
+// (tempo 1), and ducks the original under the clips' own slots.
+//
 // The original is lowered by DuckDB over each clip's slot, with 100 ms ramps
 // either side, through a volume expression evaluated every 10 ms. Slots less
 // than 200 ms apart are ducked as one, and the expression is a binary tree of

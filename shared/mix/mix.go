@@ -1,12 +1,14 @@
 package mix
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/redub/redub/shared/captions"
@@ -129,6 +131,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	}
 
 	res := Result{Tempos: make([]float64, len(in.Clips))}
+	var clips []placed
 	for i, c := range in.Clips {
 		d := c.Duration
 		if d == 0 {
@@ -138,37 +141,33 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 			}
 			d = pd.Seconds()
 		}
-		args = append(args, clipInput(c.Path)...)
-		input := inputs
-		inputs++
-
-		slot := c.End - c.Start
-		tempo, trim := fit(d, slot, in.MaxTempo)
-		p := placed{input: input, tempo: tempo, slotStart: c.Start, slotEnd: c.End,
-			start: int64(math.Round(c.Start * sampleRate))}
-		if trim {
-			p.trimSec = slot
-			p.length = int64(math.Round(slot * sampleRate))
-		} else {
-			p.length = int64(math.Round(d * sampleRate))
-		}
-		g.clips = append(g.clips, p)
-		res.Tempos[i] = tempo
+		p := place(c, d, in.MaxTempo)
+		clips = append(clips, p)
+		res.Tempos[i] = p.tempo
+	}
+	g.duck = duckSpans(clips)
+	if g.duck == nil {
+		g.duck = []span{}
 	}
 
 	dir := filepath.Dir(in.Out)
-	script, err := os.CreateTemp(dir, ".mix-*.graph")
+	tracks, cleanup, err := premix(ctx, r, dir, clips, opts)
+	defer cleanup()
 	if err != nil {
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+		return Result{}, fmt.Errorf("mix: %w", err)
 	}
-	defer os.Remove(script.Name())
-	if _, err := script.WriteString(g.build()); err != nil {
-		script.Close()
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+	for _, p := range tracks {
+		args = append(args, clipInput(p.path)...)
+		p.input = inputs
+		inputs++
+		g.clips = append(g.clips, p)
 	}
-	if err := script.Close(); err != nil {
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+
+	script, err := writeScript(dir, g.build())
+	if err != nil {
+		return Result{}, fmt.Errorf("mix: %w", err)
 	}
+	defer os.Remove(script)
 
 	// The picture: the original's video, or the rendition's.
 	var video []string
@@ -190,7 +189,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	if subtitles {
 		args = append(args, "-f", "srt", "-i", fileURL(in.Captions))
 	}
-	args = append(args, "-filter_complex_script", fileURL(script.Name()))
+	args = append(args, "-filter_complex_script", fileURL(script))
 	muxer, ext := "ipod", ".m4a"
 	if in.HasVideo {
 		muxer, ext = "mp4", ".mp4"
@@ -226,6 +225,114 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	}
 	res.Out, res.Duration = in.Out, outDur.Seconds()
 	return res, nil
+}
+
+// place lays out a clip of duration d (seconds) in its slot.
+func place(c Clip, d, maxTempo float64) placed {
+	slot := c.End - c.Start
+	tempo, trim := fit(d, slot, maxTempo)
+	p := placed{path: c.Path, tempo: tempo, slotStart: c.Start, slotEnd: c.End,
+		start: int64(math.Round(c.Start * sampleRate))}
+	if trim {
+		p.trimSec = slot
+		p.length = int64(math.Round(slot * sampleRate))
+	} else {
+		p.length = int64(math.Round(d * sampleRate))
+	}
+	return p
+}
+
+// MaxClipInputs bounds the clips one FFmpeg process opens. Each input is
+// a file descriptor and a demuxer thread, and Lambda allows a process
+// 1,024 descriptors; more clips than this are first mixed in batches of
+// this many into PCM tracks (premix).
+var MaxClipInputs = 64
+
+// premix returns clips when there are at most MaxClipInputs of them. More
+// are mixed, in start order, in batches of MaxClipInputs into 48 kHz stereo
+// PCM WAV tracks, each spanning its clips (plus 20 ms for decoders that
+// yield a little more than probed), and those tracks stand in for them,
+// batched again if there are still too many. The tracks play as is
+// (tempo 1), so the voice is placed sample-exactly where the clips would
+// have been. cleanup removes the tracks.
+func premix(ctx context.Context, r *media.Runner, dir string, clips []placed, opts media.RunOptions) (_ []placed, cleanup func(), _ error) {
+	var files []string
+	cleanup = func() {
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}
+	bound := max(MaxClipInputs, 2)
+	batchOpts := media.RunOptions{Timeout: opts.Timeout, Cancel: opts.Cancel}
+	for len(clips) > bound {
+		order := slices.Clone(clips)
+		slices.SortStableFunc(order, func(a, b placed) int { return cmp.Compare(a.start, b.start) })
+		var tracks []placed
+		for batch := range slices.Chunk(order, bound) {
+			t, err := renderBatch(ctx, r, dir, batch, batchOpts)
+			if t.path != "" {
+				files = append(files, t.path)
+			}
+			if err != nil {
+				return nil, cleanup, err
+			}
+			tracks = append(tracks, t)
+		}
+		clips = tracks
+	}
+	return clips, cleanup, nil
+}
+
+// renderBatch mixes clips (sorted by start) into one PCM WAV track.
+func renderBatch(ctx context.Context, r *media.Runner, dir string, clips []placed, opts media.RunOptions) (placed, error) {
+	base := clips[0].start
+	var end int64
+	local := make([]placed, len(clips))
+	var args []string
+	for i, c := range clips {
+		end = max(end, c.start+c.length)
+		c.start -= base
+		c.input = i
+		local[i] = c
+		args = append(args, clipInput(c.path)...)
+	}
+	length := end - base + sampleRate/50
+	f, err := os.CreateTemp(dir, ".mix-batch-*.wav")
+	if err != nil {
+		return placed{}, fmt.Errorf("premix: %w", err)
+	}
+	f.Close()
+	t := placed{path: f.Name(), start: base, length: length, tempo: 1,
+		slotStart: float64(base) / sampleRate, slotEnd: float64(base+length) / sampleRate}
+	script, err := writeScript(dir, batchGraph(local, length))
+	if err != nil {
+		return t, fmt.Errorf("premix: %w", err)
+	}
+	defer os.Remove(script)
+	args = append(args, "-filter_complex_script", fileURL(script), "-map", "[aout]",
+		"-c:a", "pcm_s16le", "-map_metadata", "-1", "-f", "wav", "-y", fileURL(t.path))
+	if err := r.Run(ctx, args, opts); err != nil {
+		return t, fmt.Errorf("premix %d clips from %.3f s: %w", len(clips), t.slotStart, err)
+	}
+	return t, nil
+}
+
+// writeScript writes a filter graph next to the output and returns its path.
+func writeScript(dir, graph string) (string, error) {
+	f, err := os.CreateTemp(dir, ".mix-*.graph")
+	if err != nil {
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	if _, err := f.WriteString(graph); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	return f.Name(), nil
 }
 
 // withDefaults fills in zero fields and checks the rest.
