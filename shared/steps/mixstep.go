@@ -52,7 +52,7 @@ func (m *Mix) Work(ctx context.Context, sc *pipeline.Context) (pipeline.Result, 
 		if err != nil {
 			return pipeline.Result{}, err
 		}
-		clips = append(clips, mix.Clip{Start: c.Start, End: c.End, Path: path})
+		clips = append(clips, mix.Clip{Start: c.Start, End: c.End, Path: path, Duration: c.Duration})
 	}
 	var (
 		tr       speech.Transcript
