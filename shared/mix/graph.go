@@ -26,6 +26,7 @@ const (
 type placed struct {
 	path      string  // the file it is read from
 	input     int     // ffmpeg input index
+	skip      int64   // samples cut from its head: it began before the part
 	start     int64   // first sample on the output timeline
 	length    int64   // samples it lasts: its slot when fitted, else its own duration
 	tempo     float64 // 1 when the clip plays as is
@@ -178,6 +179,9 @@ type graph struct {
 	duck       []span
 	gain       float64 // linear gain of the ducked original
 	targetLUFS float64
+	// part > 0: the graph renders a part of this many samples, at
+	// partHeadroom and without loudnorm (RenderPart).
+	part int64
 }
 
 // build writes the filter graph; its output pad is [aout].
@@ -216,6 +220,10 @@ func (g graph) build() string {
 	// the first decoded frame names its channel layout ("mono") where the
 	// stream header did not, and without a fixed output layout that second
 	// configuration fails ("Cannot select channel layout").
+	if g.part > 0 {
+		fmt.Fprintf(&b, "volume=%s,apad=whole_len=%d,atrim=end_sample=%d,%s[aout]\n", num(partHeadroom, 4), g.part, g.part, format)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "loudnorm=I=%s:TP=-1.5:LRA=11,%s[aout]\n", num(g.targetLUFS, 2), format)
 	return b.String()
 }
@@ -241,6 +249,9 @@ func writeLanes(b *strings.Builder, clips []placed) [][]placed {
 					"afade=t=out:st="+num(c.trimSec-fade, 6)+":d="+num(fade, 6))
 			}
 			filters = append(filters, format)
+			if c.skip > 0 {
+				filters = append(filters, fmt.Sprintf("atrim=start_sample=%d,asetpts=PTS-STARTPTS", c.skip))
+			}
 			// Each clip of a lane fills the time up to the next one exactly,
 			// so concat puts every clip at its own start sample.
 			from := c.start
