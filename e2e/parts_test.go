@@ -241,3 +241,38 @@ func TestAShortSourceRunsAsOnePart(t *testing.T) {
 	require.Equal(t, "aac", p.Streams[1].CodecName)
 	require.Empty(t, e.jobKeys(t, id, "transcode/parts/"))
 }
+
+// TestVoiceoverMixInParts runs the voiceover recipe on a 25 s source with
+// mix parts of 10 s: mix runs in 3 parts and a merge, and the voiceover is
+// what a whole mix makes (one video, one AAC, the captions, the source's
+// length); nothing stays under the part keys.
+func TestVoiceoverMixInParts(t *testing.T) {
+	t.Parallel()
+	e := start(t, map[string]string{"MIX_PART_SECONDS": "10"})
+	token, _ := e.login(t, "mixparts@example.com")
+	dir := t.TempDir()
+	src := sample(t, dir, 25)
+
+	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "voiceover"}))
+	j := e.waitJob(t, token, id, 5*time.Minute)
+	require.Equal(t, "succeeded", j.Status, "job: %+v", j)
+	for _, s := range j.Steps {
+		if s.Name == "mix" {
+			require.Equal(t, struct{ Total, Done int }{3, 3}, s.Parts, "mix of 25 s in parts of 10 s")
+		}
+	}
+	result := filepath.Join(dir, "voiceover.mp4")
+	e.fetch(t, token, outputsByKind(j)["voiceover"], result)
+	p := probe(t, result)
+	kinds := map[string]int{}
+	for _, s := range p.Streams {
+		kinds[s.CodecType]++
+		if s.CodecType == "audio" {
+			require.Equal(t, "aac", s.CodecName)
+		}
+	}
+	require.Equal(t, map[string]int{"video": 1, "audio": 1, "subtitle": 1}, kinds)
+	require.InDelta(t, 25.0, seconds(t, p.Format.Duration), 0.3, "as long as the original")
+	require.InDelta(t, streamSeconds(t, src, "v"), streamSeconds(t, result, "a"), 0.1, "the new track as long as the picture")
+	require.Empty(t, e.jobKeys(t, id, "mix/parts/"), "the merge removed every part")
+}
