@@ -109,6 +109,13 @@ func (m *Mix) Merge(ctx context.Context, sc *pipeline.Context) (pipeline.Result,
 	)
 	for n := 1; n <= sc.Parts; n++ {
 		p, err := m.download(ctx, m.partKey(sc, n, ".wav"), sc.Dir, fmt.Sprintf("part-%04d.wav", n))
+		if apperr.CodeOf(err) == apperr.NotFound {
+			// An earlier merge stored the voiceover and removed the parts,
+			// but its success was not recorded: take the voiceover.
+			if res, ok := m.stored(ctx, sc, in, captions); ok {
+				return res, nil
+			}
+		}
 		if err != nil {
 			return pipeline.Result{}, err
 		}
@@ -243,6 +250,25 @@ func (m *Mix) whole(ctx context.Context, sc *pipeline.Context, info media.Info) 
 		in.Out = filepath.Join(sc.Dir, "voiceover.mp4")
 	}
 	return in, captions, nil
+}
+
+// stored is the result of a merge that already stored the voiceover; ok
+// is false when it is missing.
+func (m *Mix) stored(ctx context.Context, sc *pipeline.Context, in mix.Input, captions []pipeline.Output) (pipeline.Result, bool) {
+	rev := max(sc.Job.Revision, 1)
+	ctype, file := "audio/mp4", "voiceover.m4a"
+	if in.HasVideo {
+		ctype, file = "video/mp4", "voiceover.mp4"
+	}
+	key := script.Key(sc.Job.ID, rev, m.Name(), file)
+	o, err := m.Objects.Head(ctx, key)
+	if err != nil {
+		return pipeline.Result{}, false
+	}
+	v := pipeline.Output{Kind: "voiceover", Key: key, Filename: baseName(sc.Filename) + "-voiceover" + filepath.Ext(file),
+		ContentType: ctype, SizeBytes: o.Size}
+	return pipeline.Result{Outputs: append([]pipeline.Output{v}, captions...),
+		Usage: map[string]any{"clips": len(in.Clips), "revision": rev, "parts": sc.Parts}}, true
 }
 
 // store uploads the voiceover and describes it with the captions as the
