@@ -41,7 +41,7 @@ type Loudness struct {
 // the range's samples, at partHeadroom; the Loudness measured from it goes
 // to MergeParts.
 func RenderPart(ctx context.Context, r *media.Runner, in Input, from, to time.Duration, out string, opts media.RunOptions) (Loudness, error) {
-	if !(from >= 0 && to > from) {
+	if from < 0 || to <= from {
 		return Loudness{}, fmt.Errorf("mix part: range %v-%v is empty", from, to)
 	}
 	p, err := prepare(ctx, r, in, true)
@@ -203,7 +203,7 @@ func measure(path string) (Loudness, error) {
 			frames := n / 4
 			for i := range frames {
 				for ch := range 2 {
-					v := float64(int16(binary.LittleEndian.Uint16(buf[i*4+ch*2:]))) / 32768
+					v := float64(int16(binary.LittleEndian.Uint16(buf[i*4+ch*2:]))) / 32768 //nolint:gosec // a 16-bit sample, two's complement
 					l.Peak = max(l.Peak, math.Abs(v))
 					y := k[ch].filter(v)
 					sum += y * y
