@@ -38,14 +38,6 @@
 // same lanes; the final graph places the tracks as it would the clips
 // (tempo 1), and ducks the original under the clips' own slots.
 //
-// # Parts
-//
-// Long media is mixed in parts (the mix step's MIX_PART_SECONDS):
-// RenderPart renders the graph above over one time range, without loudnorm,
-// into 16-bit PCM at -6 dB and measures its BS.1770 100 ms blocks;
-// MergeParts joins the parts' PCM, applies one gain from all the blocks and
-// a -1.5 dBFS limiter, and encodes and muxes as Mix does.
-//
 // The original is lowered by DuckDB over each clip's slot, with 100 ms ramps
 // either side, through a volume expression evaluated every 10 ms. Slots less
 // than 200 ms apart are ducked as one, and the expression is a binary tree of
@@ -60,4 +52,12 @@
 // the captions as a mov_text subtitle track, both tagged with the language,
 // with the index at the front (+faststart). An SRT without cues adds no
 // subtitle track, since FFmpeg cannot read an empty one.
+//
+// # Parts
+//
+// Long media is mixed in parts (the mix step's MIX_PART_SECONDS):
+// RenderPart renders the graph above over one time range, without loudnorm,
+// into 16-bit PCM at -6 dB and measures its BS.1770 100 ms blocks;
+// MergeParts joins the parts' PCM, applies one gain from all the blocks and
+// a -1.5 dBFS limiter, and encodes and muxes as Mix does.
 package mix
