@@ -112,6 +112,7 @@ func TestSynthesizeInParallel(t *testing.T) {
 		require.Equal(t, s.ID, c.ID, "clips in the segments' order")
 		require.Equal(t, s.Text, c.Text)
 		require.Equal(t, s.Speaker, c.Speaker)
+		require.Greater(t, c.Duration, 0.0, "its length measured, so mix need not probe it")
 		require.Equal(t, script.Key(uuid.MustParse(id), 1, "synthesize", fmt.Sprintf("seg-%04d.mp3", s.ID)), c.Key)
 		if v, ok := voiceOf[c.Speaker]; ok {
 			require.Equal(t, v, c.Voice, "one voice per speaker")

@@ -170,8 +170,28 @@ func TestTranscodeInParts(t *testing.T) {
 	parts := int(longSource.Seconds()) / partSeconds
 
 	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "transcode"}))
-	j := e.waitJob(t, token, id, 8*time.Minute)
+	// While it runs: what GET /jobs/{id} says of the transcode's parts (the
+	// answers are checked against docs/openapi.yaml), and how many parts run
+	// at once across the function's environments.
+	seen := map[[2]int]bool{}
+	atOnce := 0
+	var j jobView
+	require.Eventually(t, func() bool {
+		j = e.job(t, token, id)
+		if p := j.Steps[0].Parts; j.Steps[0].Name == "transcode" {
+			seen[[2]int{p.Total, p.Done}] = true
+		}
+		atOnce = max(atOnce, len(e.runningParts(t, id)))
+		return j.Status == "succeeded" || j.Status == "failed" || j.Status == "canceled"
+	}, 8*time.Minute, 200*time.Millisecond, "job %s did not end", id)
 	require.Equal(t, "succeeded", j.Status, "%+v", j)
+	require.Equal(t, "transcode", j.Steps[0].Name)
+	require.Equal(t, parts, j.Steps[0].Parts.Total, "the API counts the parts")
+	require.Equal(t, parts, j.Steps[0].Parts.Done, "the API counts the parts done")
+	require.True(t, seen[[2]int{parts, 0}] || seen[[2]int{parts, 1}], "the API showed the parts while they ran: %v", seen)
+	t.Logf("parts seen through the API (total, done): %v; at most %d parts ran at once", seen, atOnce)
+	require.Greater(t, atOnce, 1, "parts run at once across the function's environments")
+	require.LessOrEqual(t, atOnce, transcodeConcurrency(t, e), "no more at once than the queue's MaximumConcurrency")
 	claims := e.partClaims(t, id)
 	require.Len(t, claims, parts)
 	for p, n := range claims {
@@ -317,4 +337,54 @@ func TestAShortSourceRunsAsOnePart(t *testing.T) {
 	require.Equal(t, "h264", p.Streams[0].CodecName)
 	require.Equal(t, "aac", p.Streams[1].CodecName)
 	require.Empty(t, e.jobKeys(t, id, "transcode/parts/"))
+}
+
+// TestVoiceoverMixInParts runs the voiceover recipe on a 25 s source with
+// mix parts of 10 s: mix runs in 3 parts and a merge, and the voiceover is
+// what a whole mix makes (one video, one AAC, the captions, the source's
+// length); nothing stays under the part keys.
+func TestVoiceoverMixInParts(t *testing.T) {
+	t.Parallel()
+	e := start(t, map[string]string{"MIX_PART_SECONDS": "10"})
+	token, _ := e.login(t, "mixparts@example.com")
+	dir := t.TempDir()
+	src := sample(t, dir, 25)
+
+	id := e.jobOf(t, token, e.uploadFile(t, token, src, "video/mp4", map[string]any{"recipe": "voiceover"}))
+	j := e.waitJob(t, token, id, 5*time.Minute)
+	require.Equal(t, "succeeded", j.Status, "job: %+v", j)
+	for _, s := range j.Steps {
+		if s.Name == "mix" {
+			require.Equal(t, struct{ Total, Done int }{3, 3}, s.Parts, "mix of 25 s in parts of 10 s")
+		}
+	}
+	result := filepath.Join(dir, "voiceover.mp4")
+	e.fetch(t, token, outputsByKind(j)["voiceover"], result)
+	p := probe(t, result)
+	kinds := map[string]int{}
+	for _, s := range p.Streams {
+		kinds[s.CodecType]++
+		if s.CodecType == "audio" {
+			require.Equal(t, "aac", s.CodecName)
+		}
+	}
+	require.Equal(t, map[string]int{"video": 1, "audio": 1, "subtitle": 1}, kinds)
+	require.InDelta(t, 25.0, seconds(t, p.Format.Duration), 0.3, "as long as the original")
+	require.InDelta(t, streamSeconds(t, src, "v"), streamSeconds(t, result, "a"), 0.1, "the new track as long as the picture")
+	require.Empty(t, e.jobKeys(t, id, "mix/parts/"), "the merge removed every part")
+}
+
+// transcodeConcurrency is the template's MaximumConcurrency for the
+// transcode queue's event source.
+func transcodeConcurrency(t *testing.T, e *env) int {
+	t.Helper()
+	f := e.st.Template().Functions["TranscodeFunction"]
+	require.NotNil(t, f)
+	for _, ev := range f.SQS {
+		if ev.MaxConcurrency > 0 {
+			return ev.MaxConcurrency
+		}
+	}
+	t.Fatal("TranscodeFunction has no SQS event with MaximumConcurrency")
+	return 0
 }

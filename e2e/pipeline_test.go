@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/redub/redub/local/stack"
 	"github.com/redub/redub/shared/captions"
 )
 
@@ -355,6 +356,31 @@ func TestHostileMediaIsRejected(t *testing.T) {
 	var page struct{ Items []json.RawMessage }
 	e.do(t, call{method: "GET", path: "/jobs", token: token}).JSON(t, &page)
 	require.Empty(t, page.Items, "rejected uploads start no job")
+
+	// Each refusal counts once in ingest's UploadsRejected, by reason class,
+	// as the stack's metrics collector (`redub dev metrics`) saw the lines.
+	reasons := map[string]int{}
+	require.Eventually(t, func() bool {
+		reasons = map[string]int{}
+		for _, p := range e.metricPoints(t) {
+			if p.Name == "UploadsRejected" && p.Function == "IngestFunction" {
+				reasons[p.Dimensions["reason"]] += int(p.Value)
+			}
+		}
+		return reasons["media_refused"] >= len(cases)
+	}, 30*time.Second, 250*time.Millisecond, "ingest's UploadsRejected for each refused file")
+	require.Equal(t, map[string]int{"media_refused": len(cases)}, reasons, "one count per refused upload, media_refused")
+}
+
+// metricPoints are the EMF metric points the stack collected in the last hour.
+func (e *env) metricPoints(t *testing.T) []stack.MetricPoint {
+	t.Helper()
+	resp, err := http.Get(e.st.ControlURL() + "/metrics") //nolint:noctx // a local test endpoint
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var points []stack.MetricPoint
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&points))
+	return points
 }
 
 // killFunction SIGKILLs the function process (the bootstrap built from

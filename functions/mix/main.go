@@ -17,5 +17,5 @@ func setup(ctx context.Context, app *lambdarun.App) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.StepHandler(&steps.Mix{Deps: w.Deps}), nil
+	return w.StepHandler(&steps.Mix{Deps: w.Deps, PartLength: app.Config.Pipeline.MixPart}), nil
 }

@@ -777,7 +777,18 @@ func TestLimits(t *testing.T) {
 		ActiveJobsPerUser: 10, ActiveJobsPerAsset: 3, MediaMaxDuration: 4 * time.Hour}, c.Limits)
 	require.Equal(t, config.DefaultStepsPerUser, c.Pipeline.StepsPerUser)
 	require.Equal(t, config.DefaultTranscodePart, c.Pipeline.TranscodePart)
+	require.Equal(t, config.DefaultMixPart, c.Pipeline.MixPart)
 	require.Equal(t, "https://accounts.google.com", c.GoogleIssuerURL)
+
+	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MIX_PART_SECONDS": "60"})), nil)
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, c.Pipeline.MixPart)
+	for _, bad := range []string{"9", "14401", "sixty"} {
+		_, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"MIX_PART_SECONDS": bad})), nil)
+		var ve *config.VarError
+		require.ErrorAs(t, err, &ve, bad)
+		require.Equal(t, "MIX_PART_SECONDS", ve.Name)
+	}
 
 	c, err = config.Load(t.Context(), getenv(with(devEnv(), map[string]string{"TRANSCODE_PART_SECONDS": "120"})), nil)
 	require.NoError(t, err)

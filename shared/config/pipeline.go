@@ -30,7 +30,17 @@ type Pipeline struct {
 	// source longer than one part is transcoded in parts, each its own
 	// invocation (docs/pipeline.md says how the default was chosen).
 	TranscodePart time.Duration
+	// MixPart is the media length of one part of a mix split in parts
+	// (MIX_PART_SECONDS, default 1800, from 10 to 14400): media longer than
+	// one part is mixed in parts, each its own invocation, and merged
+	// (docs/pipeline.md says how the default was chosen).
+	MixPart time.Duration
 }
+
+// DefaultMixPart is MIX_PART_SECONDS's default: a part of 30 minutes
+// renders in about a minute, and media up to it mixes whole, well inside
+// the mix function's budget (docs/benchmarks.md, "Mix at 4 hours").
+const DefaultMixPart = 1800 * time.Second
 
 // DefaultTranscodePart is TRANSCODE_PART_SECONDS's default: a part of 1080p
 // source takes about a third of the transcode function's 900 s.
@@ -63,6 +73,16 @@ func (l *loader) pipeline(c *Config) {
 			l.fail(name, ssm, fmt.Sprintf("is %q, want whole seconds from 10 to 900 (a part must fit well inside the transcode function's 900 s)", v))
 		default:
 			c.Pipeline.TranscodePart = time.Duration(n) * time.Second
+		}
+	}
+	c.Pipeline.MixPart = DefaultMixPart
+	if v, name, ssm := l.lookup("MIX_PART_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 10 || n > 14400:
+			l.fail(name, ssm, fmt.Sprintf("is %q, want whole seconds from 10 to 14400", v))
+		default:
+			c.Pipeline.MixPart = time.Duration(n) * time.Second
 		}
 	}
 	if v, name, ssm := l.lookup("DEAD_LETTER_QUEUE_URLS"); v != "" {

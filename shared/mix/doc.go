@@ -31,6 +31,13 @@
 // amix. One amix over a delayed input per clip would do the same, but costs
 // the media's length once per clip.
 //
+// No FFmpeg process opens more than MaxClipInputs (64) clips: each input
+// is a file descriptor and a demuxer thread, and Lambda gives a process
+// 1,024 descriptors. More clips are first mixed, in start order, in batches
+// of 64 into 48 kHz stereo PCM WAV tracks, each spanning its clips, by the
+// same lanes; the final graph places the tracks as it would the clips
+// (tempo 1), and ducks the original under the clips' own slots.
+//
 // The original is lowered by DuckDB over each clip's slot, with 100 ms ramps
 // either side, through a volume expression evaluated every 10 ms. Slots less
 // than 200 ms apart are ducked as one, and the expression is a binary tree of
@@ -45,4 +52,12 @@
 // the captions as a mov_text subtitle track, both tagged with the language,
 // with the index at the front (+faststart). An SRT without cues adds no
 // subtitle track, since FFmpeg cannot read an empty one.
+//
+// # Parts
+//
+// Long media is mixed in parts (the mix step's MIX_PART_SECONDS):
+// RenderPart renders the graph above over one time range, without loudnorm,
+// into 16-bit PCM at -6 dB and measures its BS.1770 100 ms blocks;
+// MergeParts joins the parts' PCM, applies one gain from all the blocks and
+// a -1.5 dBFS limiter, and encodes and muxes as Mix does.
 package mix

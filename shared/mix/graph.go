@@ -24,7 +24,9 @@ const (
 
 // placed is a clip as the graph lays it out.
 type placed struct {
+	path      string  // the file it is read from
 	input     int     // ffmpeg input index
+	skip      int64   // samples cut from its head: it began before the part
 	start     int64   // first sample on the output timeline
 	length    int64   // samples it lasts: its slot when fitted, else its own duration
 	tempo     float64 // 1 when the clip plays as is
@@ -171,14 +173,20 @@ type graph struct {
 	background string  // the input label of the original audio ("0:a:0"), "" for none
 	duration   float64 // of the original, for a silent background when there is no audio
 	clips      []placed
+	// duck is the ranges the original is lowered over; nil: the clips'
+	// (duckSpans). Mix sets it from the clips themselves when the graph
+	// places batch tracks (premix) in their stead.
+	duck       []span
 	gain       float64 // linear gain of the ducked original
 	targetLUFS float64
+	// part > 0: the graph renders a part of this many samples, at
+	// partHeadroom and without loudnorm (RenderPart).
+	part int64
 }
 
 // build writes the filter graph; its output pad is [aout].
 func (g graph) build() string {
 	var b strings.Builder
-	format := fmt.Sprintf("aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo", sampleRate)
 
 	// The original: sample timestamps from 0, so t matches the slots, in
 	// 10 ms frames for a smooth envelope.
@@ -187,49 +195,16 @@ func (g graph) build() string {
 	} else {
 		fmt.Fprintf(&b, "anullsrc=r=%d:cl=stereo,atrim=duration=%s", sampleRate, num(g.duration, 6))
 	}
-	if len(g.clips) > 0 && g.background != "" {
-		fmt.Fprintf(&b, ",asetnsamples=n=%d:p=0,volume=volume='%s':eval=frame", frameSamples, duckExpr(duckSpans(g.clips), g.gain))
+	duck := g.duck
+	if duck == nil {
+		duck = duckSpans(g.clips)
+	}
+	if len(duck) > 0 && g.background != "" {
+		fmt.Fprintf(&b, ",asetnsamples=n=%d:p=0,volume=volume='%s':eval=frame", frameSamples, duckExpr(duck, g.gain))
 	}
 	b.WriteString("[bg];\n")
 
-	ls := lanes(g.clips)
-	for li, lane := range ls {
-		var labels strings.Builder
-		for k, c := range lane {
-			filters := []string{"asetpts=PTS-STARTPTS"}
-			if c.tempo != 1 {
-				filters = append(filters, atempo(c.tempo)...)
-			}
-			if c.trimSec > 0 {
-				fade := min(fadeSec, c.trimSec)
-				filters = append(filters,
-					"atrim=duration="+num(c.trimSec, 6),
-					"afade=t=out:st="+num(c.trimSec-fade, 6)+":d="+num(fade, 6))
-			}
-			filters = append(filters, format)
-			// Each clip of a lane fills the time up to the next one exactly,
-			// so concat puts every clip at its own start sample.
-			from := c.start
-			if k == 0 {
-				from = 0
-				if c.start > 0 {
-					filters = append(filters, fmt.Sprintf("adelay=delays=%dS:all=1", c.start))
-				}
-			}
-			if k+1 < len(lane) {
-				n := lane[k+1].start - from
-				filters = append(filters, fmt.Sprintf("apad=whole_len=%d,atrim=end_sample=%d", n, n))
-			}
-			label := fmt.Sprintf("c%d", c.input)
-			fmt.Fprintf(&b, "[%d:a:0]%s[%s];\n", c.input, strings.Join(filters, ","), label)
-			labels.WriteString("[" + label + "]")
-		}
-		if len(lane) == 1 {
-			fmt.Fprintf(&b, "%sanull[lane%d];\n", labels.String(), li)
-		} else {
-			fmt.Fprintf(&b, "%sconcat=n=%d:v=0:a=1[lane%d];\n", labels.String(), len(lane), li)
-		}
-	}
+	ls := writeLanes(&b, g.clips)
 
 	b.WriteString("[bg]")
 	for li := range ls {
@@ -245,6 +220,77 @@ func (g graph) build() string {
 	// the first decoded frame names its channel layout ("mono") where the
 	// stream header did not, and without a fixed output layout that second
 	// configuration fails ("Cannot select channel layout").
+	if g.part > 0 {
+		fmt.Fprintf(&b, "volume=%s,apad=whole_len=%d,atrim=end_sample=%d,%s[aout]\n", num(partHeadroom, 4), g.part, g.part, format)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "loudnorm=I=%s:TP=-1.5:LRA=11,%s[aout]\n", num(g.targetLUFS, 2), format)
+	return b.String()
+}
+
+// format brings a branch to the graph's rate and layout.
+var format = fmt.Sprintf("aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo", sampleRate)
+
+// writeLanes writes the clips' lanes, [lane0] to [laneN-1], and returns
+// them.
+func writeLanes(b *strings.Builder, clips []placed) [][]placed {
+	ls := lanes(clips)
+	for li, lane := range ls {
+		var labels strings.Builder
+		for k, c := range lane {
+			filters := []string{"asetpts=PTS-STARTPTS"}
+			if c.tempo != 1 {
+				filters = append(filters, atempo(c.tempo)...)
+			}
+			if c.trimSec > 0 {
+				fade := min(fadeSec, c.trimSec)
+				filters = append(filters,
+					"atrim=duration="+num(c.trimSec, 6),
+					"afade=t=out:st="+num(c.trimSec-fade, 6)+":d="+num(fade, 6))
+			}
+			filters = append(filters, format)
+			if c.skip > 0 {
+				filters = append(filters, fmt.Sprintf("atrim=start_sample=%d,asetpts=PTS-STARTPTS", c.skip))
+			}
+			// Each clip of a lane fills the time up to the next one exactly,
+			// so concat puts every clip at its own start sample.
+			from := c.start
+			if k == 0 {
+				from = 0
+				if c.start > 0 {
+					filters = append(filters, fmt.Sprintf("adelay=delays=%dS:all=1", c.start))
+				}
+			}
+			if k+1 < len(lane) {
+				n := lane[k+1].start - from
+				filters = append(filters, fmt.Sprintf("apad=whole_len=%d,atrim=end_sample=%d", n, n))
+			}
+			label := fmt.Sprintf("c%d", c.input)
+			fmt.Fprintf(b, "[%d:a:0]%s[%s];\n", c.input, strings.Join(filters, ","), label)
+			labels.WriteString("[" + label + "]")
+		}
+		if len(lane) == 1 {
+			fmt.Fprintf(b, "%sanull[lane%d];\n", labels.String(), li)
+		} else {
+			fmt.Fprintf(b, "%sconcat=n=%d:v=0:a=1[lane%d];\n", labels.String(), len(lane), li)
+		}
+	}
+
+	return ls
+}
+
+// batchGraph places clips (their starts relative to the batch's) on one
+// track of exactly length samples: the batch's lanes mixed, padded with
+// silence or cut to length. Its output pad is [aout].
+func batchGraph(clips []placed, length int64) string {
+	var b strings.Builder
+	ls := writeLanes(&b, clips)
+	for li := range ls {
+		fmt.Fprintf(&b, "[lane%d]", li)
+	}
+	if len(ls) > 1 {
+		fmt.Fprintf(&b, "amix=inputs=%d:duration=longest:dropout_transition=0:normalize=0,", len(ls))
+	}
+	fmt.Fprintf(&b, "apad=whole_len=%d,atrim=end_sample=%d,%s[aout]\n", length, length, format)
 	return b.String()
 }

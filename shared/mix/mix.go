@@ -1,12 +1,14 @@
 package mix
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/redub/redub/shared/captions"
@@ -86,89 +88,121 @@ type Result struct {
 // unreadable SRT, or a failed probe or FFmpeg run, wrapping the media
 // package's errors (*media.ExecError, media.ErrCanceled).
 func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) (Result, error) {
-	in, err := in.withDefaults()
+	p, err := prepare(ctx, r, in, false)
+	if err != nil {
+		return Result{}, err
+	}
+	args, inputs, g := p.background(nil)
+	dir := filepath.Dir(p.in.Out)
+	tracks, cleanup, err := premix(ctx, r, dir, p.clips, opts)
+	defer cleanup()
 	if err != nil {
 		return Result{}, fmt.Errorf("mix: %w", err)
 	}
+	for _, c := range tracks {
+		args = append(args, clipInput(c.path)...)
+		c.input = inputs
+		inputs++
+		g.clips = append(g.clips, c)
+	}
+	res, err := p.encode(ctx, r, args, inputs, g.build(), opts)
+	res.Tempos = p.tempos
+	return res, err
+}
 
+// prepared is an Input checked, its original probed and its clips placed.
+type prepared struct {
+	in        Input
+	info      *media.Info
+	original  []string // the original's input arguments
+	subtitles bool
+	clips     []placed // in Input.Clips order
+	tempos    []float64
+	duck      []span
+}
+
+// prepare checks in, probes what Mix must know and places the clips. A
+// part (RenderPart) has no in.Out.
+func prepare(ctx context.Context, r *media.Runner, in Input, part bool) (prepared, error) {
+	in, err := in.withDefaults(part)
+	if err != nil {
+		return prepared{}, fmt.Errorf("mix: %w", err)
+	}
+	p := prepared{in: in}
 	// The original: its length (progress, silent background), its streams
 	// and whether its video can be copied.
-	original, err := media.InputArgs(in.Original, in.OriginalType)
-	if err != nil {
-		return Result{}, fmt.Errorf("mix: read original: %w", err)
+	if p.original, err = media.InputArgs(in.Original, in.OriginalType); err != nil {
+		return prepared{}, fmt.Errorf("mix: read original: %w", err)
 	}
-	info := in.Probed
-	if info == nil {
+	p.info = in.Probed
+	if p.info == nil {
 		probed, err := r.Probe(ctx, in.Original, in.OriginalType, media.Limits{})
 		if err != nil {
-			return Result{}, fmt.Errorf("mix: probe original: %w", err)
+			return prepared{}, fmt.Errorf("mix: probe original: %w", err)
 		}
-		info = &probed
+		p.info = &probed
 	}
-	if in.HasVideo && info.Video == nil {
-		return Result{}, errors.New("mix: the original has no video stream")
+	if in.HasVideo && p.info.Video == nil {
+		return prepared{}, errors.New("mix: the original has no video stream")
 	}
-	origDur := info.Duration
-
-	subtitles, err := hasCues(in.Captions)
-	if err != nil {
-		return Result{}, fmt.Errorf("mix: %w", err)
+	if p.subtitles, err = hasCues(in.Captions); err != nil {
+		return prepared{}, fmt.Errorf("mix: %w", err)
 	}
-
-	// Inputs: 0 the original, then the speech WAV, then the clips, then the SRT.
-	args := original
-	inputs := 1
-	g := graph{duration: origDur.Seconds(), gain: math.Pow(10, in.DuckDB/20), targetLUFS: in.TargetLUFS}
-	switch {
-	case in.Speech != "":
-		args = append(args, "-f", "wav", "-i", fileURL(in.Speech))
-		g.background = "1:a:0"
-		inputs++
-	case info.Audio != nil:
-		g.background = fmt.Sprintf("0:%d", info.Audio.Index)
-	}
-
-	res := Result{Tempos: make([]float64, len(in.Clips))}
+	p.tempos = make([]float64, len(in.Clips))
 	for i, c := range in.Clips {
 		d := c.Duration
 		if d == 0 {
 			pd, err := r.Duration(ctx, c.Path)
 			if err != nil {
-				return Result{}, fmt.Errorf("mix: clip %d: %w", i, err)
+				return prepared{}, fmt.Errorf("mix: clip %d: %w", i, err)
 			}
 			d = pd.Seconds()
 		}
-		args = append(args, clipInput(c.Path)...)
-		input := inputs
+		pc := place(c, d, in.MaxTempo)
+		p.clips = append(p.clips, pc)
+		p.tempos[i] = pc.tempo
+	}
+	p.duck = duckSpans(p.clips)
+	if p.duck == nil {
+		p.duck = []span{}
+	}
+	return p, nil
+}
+
+// background starts the arguments and the graph: input 0 the original,
+// then the speech WAV when there is one. seek, when given, reads only
+// that range of them (-ss, -t): a part's.
+func (p prepared) background(seek []string) (args []string, inputs int, g graph) {
+	withSeek := func(in []string) []string {
+		n := len(in) - 2 // ... -i url
+		return append(append(slices.Clone(in[:n]), seek...), in[n:]...)
+	}
+	args = withSeek(p.original)
+	inputs = 1
+	g = graph{duration: p.info.Duration.Seconds(), gain: math.Pow(10, p.in.DuckDB/20), targetLUFS: p.in.TargetLUFS, duck: p.duck}
+	switch {
+	case p.in.Speech != "":
+		args = append(args, withSeek([]string{"-f", "wav", "-i", fileURL(p.in.Speech)})...)
+		g.background = "1:a:0"
 		inputs++
-
-		slot := c.End - c.Start
-		tempo, trim := fit(d, slot, in.MaxTempo)
-		p := placed{input: input, tempo: tempo, slotStart: c.Start, slotEnd: c.End,
-			start: int64(math.Round(c.Start * sampleRate))}
-		if trim {
-			p.trimSec = slot
-			p.length = int64(math.Round(slot * sampleRate))
-		} else {
-			p.length = int64(math.Round(d * sampleRate))
-		}
-		g.clips = append(g.clips, p)
-		res.Tempos[i] = tempo
+	case p.info.Audio != nil:
+		g.background = fmt.Sprintf("0:%d", p.info.Audio.Index)
 	}
+	return args, inputs, g
+}
 
+// encode runs the final FFmpeg process: args are the inputs so far (0 the
+// original), graph's [aout] becomes the AAC track, the video is copied (or
+// taken from Input.Picture, or encoded), the captions muxed, and the
+// output renamed into place.
+func (p prepared) encode(ctx context.Context, r *media.Runner, args []string, inputs int, graph string, opts media.RunOptions) (Result, error) {
+	in, info := p.in, p.info
 	dir := filepath.Dir(in.Out)
-	script, err := os.CreateTemp(dir, ".mix-*.graph")
+	script, err := writeScript(dir, graph)
 	if err != nil {
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
+		return Result{}, fmt.Errorf("mix: %w", err)
 	}
-	defer os.Remove(script.Name())
-	if _, err := script.WriteString(g.build()); err != nil {
-		script.Close()
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
-	}
-	if err := script.Close(); err != nil {
-		return Result{}, fmt.Errorf("mix: write filter graph: %w", err)
-	}
+	defer os.Remove(script)
 
 	// The picture: the original's video, or the rendition's.
 	var video []string
@@ -187,10 +221,10 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 
 	lang := trackLanguage(in.Language)
 	subtitleInput := inputs
-	if subtitles {
+	if p.subtitles {
 		args = append(args, "-f", "srt", "-i", fileURL(in.Captions))
 	}
-	args = append(args, "-filter_complex_script", fileURL(script.Name()))
+	args = append(args, "-filter_complex_script", fileURL(script))
 	muxer, ext := "ipod", ".m4a"
 	if in.HasVideo {
 		muxer, ext = "mp4", ".mp4"
@@ -198,7 +232,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	}
 	args = append(args, "-map", "[aout]", "-c:a", "aac", "-b:a", "128k",
 		"-metadata:s:a:0", "language="+lang)
-	if subtitles {
+	if p.subtitles {
 		args = append(args, "-map", fmt.Sprintf("%d:0", subtitleInput), "-c:s", "mov_text",
 			"-metadata:s:s:0", "language="+lang)
 	}
@@ -212,7 +246,7 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 		"-f", muxer, "-y", fileURL(tmp.Name()))
 
 	if opts.Duration == 0 {
-		opts.Duration = origDur
+		opts.Duration = info.Duration
 	}
 	if err := r.Run(ctx, args, opts); err != nil {
 		return Result{}, fmt.Errorf("mix: %w", err)
@@ -224,12 +258,119 @@ func Mix(ctx context.Context, r *media.Runner, in Input, opts media.RunOptions) 
 	if err != nil {
 		return Result{}, fmt.Errorf("mix: probe output: %w", err)
 	}
-	res.Out, res.Duration = in.Out, outDur.Seconds()
-	return res, nil
+	return Result{Out: in.Out, Duration: outDur.Seconds()}, nil
+}
+
+// place lays out a clip of duration d (seconds) in its slot.
+func place(c Clip, d, maxTempo float64) placed {
+	slot := c.End - c.Start
+	tempo, trim := fit(d, slot, maxTempo)
+	p := placed{path: c.Path, tempo: tempo, slotStart: c.Start, slotEnd: c.End,
+		start: int64(math.Round(c.Start * sampleRate))}
+	if trim {
+		p.trimSec = slot
+		p.length = int64(math.Round(slot * sampleRate))
+	} else {
+		p.length = int64(math.Round(d * sampleRate))
+	}
+	return p
+}
+
+// MaxClipInputs bounds the clips one FFmpeg process opens. Each input is
+// a file descriptor and a demuxer thread, and Lambda allows a process
+// 1,024 descriptors; more clips than this are first mixed in batches of
+// this many into PCM tracks (premix).
+var MaxClipInputs = 64
+
+// premix returns clips when there are at most MaxClipInputs of them. More
+// are mixed, in start order, in batches of MaxClipInputs into 48 kHz stereo
+// PCM WAV tracks, each spanning its clips (plus 20 ms for decoders that
+// yield a little more than probed), and those tracks stand in for them,
+// batched again if there are still too many. The tracks play as is
+// (tempo 1), so the voice is placed sample-exactly where the clips would
+// have been. cleanup removes the tracks.
+func premix(ctx context.Context, r *media.Runner, dir string, clips []placed, opts media.RunOptions) (_ []placed, cleanup func(), _ error) {
+	var files []string
+	cleanup = func() {
+		for _, f := range files {
+			os.Remove(f)
+		}
+	}
+	bound := max(MaxClipInputs, 2)
+	batchOpts := media.RunOptions{Timeout: opts.Timeout, Cancel: opts.Cancel}
+	for len(clips) > bound {
+		order := slices.Clone(clips)
+		slices.SortStableFunc(order, func(a, b placed) int { return cmp.Compare(a.start, b.start) })
+		var tracks []placed
+		for batch := range slices.Chunk(order, bound) {
+			t, err := renderBatch(ctx, r, dir, batch, batchOpts)
+			if t.path != "" {
+				files = append(files, t.path)
+			}
+			if err != nil {
+				return nil, cleanup, err
+			}
+			tracks = append(tracks, t)
+		}
+		clips = tracks
+	}
+	return clips, cleanup, nil
+}
+
+// renderBatch mixes clips (sorted by start) into one PCM WAV track.
+func renderBatch(ctx context.Context, r *media.Runner, dir string, clips []placed, opts media.RunOptions) (placed, error) {
+	base := clips[0].start
+	var end int64
+	local := make([]placed, len(clips))
+	var args []string
+	for i, c := range clips {
+		end = max(end, c.start+c.length)
+		c.start -= base
+		c.input = i
+		local[i] = c
+		args = append(args, clipInput(c.path)...)
+	}
+	length := end - base + sampleRate/50
+	f, err := os.CreateTemp(dir, ".mix-batch-*.wav")
+	if err != nil {
+		return placed{}, fmt.Errorf("premix: %w", err)
+	}
+	f.Close()
+	t := placed{path: f.Name(), start: base, length: length, tempo: 1,
+		slotStart: float64(base) / sampleRate, slotEnd: float64(base+length) / sampleRate}
+	script, err := writeScript(dir, batchGraph(local, length))
+	if err != nil {
+		return t, fmt.Errorf("premix: %w", err)
+	}
+	defer os.Remove(script)
+	args = append(args, "-filter_complex_script", fileURL(script), "-map", "[aout]",
+		"-c:a", "pcm_s16le", "-map_metadata", "-1", "-f", "wav", "-y", fileURL(t.path))
+	if err := r.Run(ctx, args, opts); err != nil {
+		return t, fmt.Errorf("premix %d clips from %.3f s: %w", len(clips), t.slotStart, err)
+	}
+	return t, nil
+}
+
+// writeScript writes a filter graph next to the output and returns its path.
+func writeScript(dir, graph string) (string, error) {
+	f, err := os.CreateTemp(dir, ".mix-*.graph")
+	if err != nil {
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	if _, err := f.WriteString(graph); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("write filter graph: %w", err)
+	}
+	return f.Name(), nil
 }
 
 // withDefaults fills in zero fields and checks the rest.
-func (in Input) withDefaults() (Input, error) {
+func (in Input) withDefaults(part bool) (Input, error) {
 	if in.MaxTempo == 0 {
 		in.MaxTempo = DefaultMaxTempo
 	}
@@ -250,7 +391,7 @@ func (in Input) withDefaults() (Input, error) {
 	if in.HasVideo {
 		want = ".mp4"
 	}
-	if !strings.EqualFold(filepath.Ext(in.Out), want) {
+	if !part && !strings.EqualFold(filepath.Ext(in.Out), want) {
 		errs = append(errs, fmt.Errorf("output %q: want a %s file", in.Out, want))
 	}
 	if !(in.MaxTempo >= 1 && in.MaxTempo <= 4) {

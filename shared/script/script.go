@@ -48,6 +48,9 @@ type Clip struct {
 	Speaker string  `json:"speaker,omitempty"`
 	Voice   string  `json:"voice,omitempty"`
 	Text    string  `json:"text,omitempty"`
+	// Duration is the clip's length in seconds, measured by synthesize;
+	// 0 (a manifest written before it was recorded): mix probes the clip.
+	Duration float64 `json:"duration,omitempty"`
 }
 
 // Line is one segment of the script.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/redub/redub/shared/job"
@@ -51,19 +52,17 @@ func (o *OpenAIShortener) Shorten(ctx context.Context, sc *pipeline.Context, seg
 	return got[0].Text, !out.Reused, nil
 }
 
-// tempoOf is how much a clip would have to be sped up to fit seconds.
-func (s *Synthesize) tempoOf(ctx context.Context, sc *pipeline.Context, key string, seconds float64) (float64, error) {
+// clipSeconds is the length of the clip stored at key, in seconds.
+func (s *Synthesize) clipSeconds(ctx context.Context, sc *pipeline.Context, key string) (float64, error) {
 	// A name of its own: segments are measured in parallel.
 	path, err := s.download(ctx, key, sc.Dir, "measure-"+filepath.Base(key))
 	if err != nil {
 		return 0, err
 	}
+	defer os.Remove(path)
 	d, err := s.Media.Duration(ctx, path)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("measure clip %s: %w", key, err)
 	}
-	if seconds <= 0 {
-		return 1, nil
-	}
-	return d.Seconds() / seconds, nil
+	return d.Seconds(), nil
 }

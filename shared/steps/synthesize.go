@@ -228,11 +228,16 @@ func (s *Synthesize) voiceSegment(ctx context.Context, v *voicing, i int) (voice
 	} else {
 		r.reused++
 	}
+	// The clip's length goes into the manifest, so mix need not probe it.
+	seconds, err := s.clipSeconds(ctx, sc, key)
+	if err != nil {
+		return voiced{}, err
+	}
 	if s.Shortener != nil && sc.Job.Params.TargetLanguage != "" {
 		slot := seg.End - seg.Start
-		tempo, err := s.tempoOf(ctx, sc, key, slot)
-		if err != nil {
-			return voiced{}, err
+		tempo := 1.0
+		if slot > 0 {
+			tempo = seconds / slot
 		}
 		if tempo > speech.TempoBound {
 			// Aim a little under the slot itself (a clip's own silence
@@ -261,10 +266,13 @@ func (s *Synthesize) voiceSegment(ctx context.Context, v *voicing, i int) (voice
 					r.chars += len([]rune(text))
 				}
 				r.shortened, r.short = true, short
+				if seconds, err = s.clipSeconds(ctx, sc, key); err != nil {
+					return voiced{}, err
+				}
 			}
 		}
 	}
-	r.clip = &Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text}
+	r.clip = &Clip{ID: seg.ID, Start: seg.Start, End: seg.End, Key: key, Speaker: seg.Speaker, Voice: voice, Text: text, Duration: seconds}
 	return r, nil
 }
 
