@@ -39,7 +39,7 @@ func BenchmarkFanOut(b *testing.B) {
 	dir := b.TempDir()
 	const length = 10 * time.Minute
 	in := filepath.Join(dir, "in.mp4")
-	generate(b, r, in, "1280x720", length, false)
+	generate(b, r, in, "1280x720", length, true)
 	info, err := r.Probe(ctx, in, "video/mp4", Limits{})
 	if err != nil {
 		b.Fatal(err)
