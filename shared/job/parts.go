@@ -28,6 +28,28 @@ type Range struct {
 	Start, End time.Duration
 }
 
+// minTail is the shortest last part Ranges makes: a shorter rest of the
+// media goes to the part before it.
+const minTail = 2 * time.Second
+
+// Ranges cuts media of length d into parts of length part, the last one
+// taking the rest (a rest under 2 s joins the part before). Media no longer
+// than one part, or a part length of 0, gives nil: the step runs whole.
+func Ranges(d, part time.Duration) []Range {
+	if part <= 0 || d <= part {
+		return nil
+	}
+	var out []Range
+	for start := time.Duration(0); start < d; start += part {
+		out = append(out, Range{Start: start, End: min(start+part, d)})
+	}
+	if n := len(out); n > 1 && out[n-1].End-out[n-1].Start < minTail {
+		out[n-2].End = out[n-1].End
+		out = out[:n-1]
+	}
+	return out
+}
+
 // PartDispatch is one part message to send.
 type PartDispatch struct {
 	JobID   uuid.UUID

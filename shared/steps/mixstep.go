@@ -37,18 +37,10 @@ func (m *Mix) Name() string { return job.StepMix }
 // than one part.
 func (m *Mix) Parts(sc *pipeline.Context) []job.Range {
 	info, err := probeInfo(sc)
-	if err != nil || m.PartLength <= 0 || info.Duration <= m.PartLength {
+	if err != nil {
 		return nil
 	}
-	var out []job.Range
-	for start := time.Duration(0); start < info.Duration; start += m.PartLength {
-		out = append(out, job.Range{Start: start, End: min(start+m.PartLength, info.Duration)})
-	}
-	if n := len(out); n > 1 && out[n-1].End-out[n-1].Start < minTail {
-		out[n-2].End = out[n-1].End
-		out = out[:n-1]
-	}
-	return out
+	return job.Ranges(info.Duration, m.PartLength)
 }
 
 // partKey is where part n's track (ext ".wav") or loudness (".json")

@@ -27,26 +27,14 @@ type Transcode struct {
 // Name implements pipeline.Step.
 func (t *Transcode) Name() string { return job.StepTranscode }
 
-// minTail is the shortest last part: a shorter rest of the media goes to
-// the part before it.
-const minTail = 2 * time.Second
-
 // Parts implements pipeline.Parted: ranges of PartLength over a video
 // longer than one part (audio and shorter media run whole).
 func (t *Transcode) Parts(sc *pipeline.Context) []job.Range {
 	info, err := probeInfo(sc)
-	if err != nil || t.PartLength <= 0 || info.Video == nil || info.Duration <= t.PartLength {
+	if err != nil || info.Video == nil {
 		return nil
 	}
-	var out []job.Range
-	for start := time.Duration(0); start < info.Duration; start += t.PartLength {
-		out = append(out, job.Range{Start: start, End: min(start+t.PartLength, info.Duration)})
-	}
-	if n := len(out); n > 1 && out[n-1].End-out[n-1].Start < minTail {
-		out[n-2].End = out[n-1].End
-		out = out[:n-1]
-	}
-	return out
+	return job.Ranges(info.Duration, t.PartLength)
 }
 
 // partKey is where part n's video waits for the merge.
