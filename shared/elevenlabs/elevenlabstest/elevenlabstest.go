@@ -47,6 +47,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/redub/redub/shared/provider/providertest"
 )
 
 // Server is a fake ElevenLabs API. Its methods are safe for concurrent use.
@@ -54,12 +56,13 @@ type Server struct {
 	URL    string // the base URL, to give elevenlabs.New
 	APIKey string // the only key the fake accepts
 
+	// InFlight counts the requests answered at once (MaxInFlight).
+	providertest.InFlight
+
 	srv *httptest.Server
 	dir string
 
 	mu         sync.Mutex
-	inFlight   int
-	maxIn      int
 	delay      time.Duration
 	failures   []Failure
 	notAudio   int
@@ -99,42 +102,10 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 	})
-	s.srv = httptest.NewServer(s.track(mux))
+	s.srv = httptest.NewServer(s.Track(mux))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	return s
-}
-
-// track counts the requests being answered at once, from arrival to the
-// handler's return.
-func (s *Server) track(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.inFlight++
-		s.maxIn = max(s.maxIn, s.inFlight)
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.inFlight--
-			s.mu.Unlock()
-		}()
-		h.ServeHTTP(w, r)
-	})
-}
-
-// MaxInFlight returns the most requests the fake was answering at once,
-// to any endpoint, since it started or since the last ResetMaxInFlight.
-func (s *Server) MaxInFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxIn
-}
-
-// ResetMaxInFlight starts MaxInFlight again from the requests in flight now.
-func (s *Server) ResetMaxInFlight() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxIn = s.inFlight
 }
 
 // Client returns an HTTP client for the fake.

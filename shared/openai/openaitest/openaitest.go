@@ -49,6 +49,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redub/redub/shared/provider/providertest"
 )
 
 // SegmentSeconds is the length of the segments the fake transcribes.
@@ -62,12 +64,13 @@ type Server struct {
 	URL    string // the base URL, ending in /v1, to give openai.New
 	APIKey string // the only key the fake accepts
 
+	// InFlight counts the requests answered at once (MaxInFlight).
+	providertest.InFlight
+
 	srv *httptest.Server
 	dir string
 
 	mu       sync.Mutex
-	inFlight int
-	maxIn    int
 	delay    time.Duration
 	failures []Failure
 	refusals int
@@ -107,42 +110,10 @@ func New(t testing.TB) *Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
 	})
-	s.srv = httptest.NewServer(s.track(mux))
+	s.srv = httptest.NewServer(s.Track(mux))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL + "/v1"
 	return s
-}
-
-// track counts the requests being answered at once, from arrival to the
-// handler's return.
-func (s *Server) track(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.inFlight++
-		s.maxIn = max(s.maxIn, s.inFlight)
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.inFlight--
-			s.mu.Unlock()
-		}()
-		h.ServeHTTP(w, r)
-	})
-}
-
-// MaxInFlight returns the most requests the fake was answering at once,
-// to any endpoint, since it started or since the last ResetMaxInFlight.
-func (s *Server) MaxInFlight() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.maxIn
-}
-
-// ResetMaxInFlight starts MaxInFlight again from the requests in flight now.
-func (s *Server) ResetMaxInFlight() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxIn = s.inFlight
 }
 
 // Client returns an HTTP client for the fake.
