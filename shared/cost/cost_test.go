@@ -75,7 +75,7 @@ func setup(t *testing.T) bundle {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var buf bytes.Buffer
 	store, led := cost.NewStore(db), ledger.New(db)
-	meter := &cost.Meter{Store: store, Prices: fixed(), Calls: led, Jobs: jobs, Metrics: metric.New(&buf, "development"), Log: log,
+	meter := &cost.Meter{Store: store, Prices: fixed(), Calls: led, Metrics: metric.New(&buf, "development"), Log: log,
 		MemoryMB: 2048, Architecture: "arm64", RetentionDays: 60}
 	return bundle{db: db, job: j, store: store, ledger: led, metrics: &buf,
 		runner: &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: discard{}, Log: log, Meter: meter}}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/redub/redub/shared/job"
 	"github.com/redub/redub/shared/ledger"
 	"github.com/redub/redub/shared/metric"
 	"github.com/redub/redub/shared/pipeline"
@@ -21,19 +20,12 @@ type Calls interface {
 	Calls(ctx context.Context, jobID uuid.UUID) ([]ledger.Record, error)
 }
 
-// Jobs was what the Meter read to tell whether an invocation ended its
-// job; the job-end metrics now come from the outbox (Ends).
-type Jobs interface {
-	Get(ctx context.Context, userID, id uuid.UUID) (job.Job, error)
-}
-
 // Meter records what each step invocation used and writes its metrics. It
 // is the pipeline runner's Meter.
 type Meter struct {
 	Store         *Store
 	Prices        Prices
 	Calls         Calls
-	Jobs          Jobs            // unused: kept until shared/steps/wire.go stops setting it
 	Metrics       *metric.Emitter // nil: no metrics
 	Log           *slog.Logger
 	MemoryMB      int    // the function's memory; 0: its Lambda time is not recorded

@@ -64,7 +64,7 @@ func Wire(ctx context.Context, app *lambdarun.App) (*Wiring, error) {
 	if err != nil {
 		return nil, err
 	}
-	meter := &cost.Meter{Store: cost.NewStore(db), Prices: prices, Calls: led, Jobs: jobs, Metrics: app.Metrics, Log: app.Log,
+	meter := &cost.Meter{Store: cost.NewStore(db), Prices: prices, Calls: led, Metrics: app.Metrics, Log: app.Log,
 		MemoryMB: app.Config.Cost.MemoryMB, Architecture: app.Config.Cost.Architecture, RetentionDays: app.Config.Cost.OutputRetentionDays}
 	pr := &pipeline.Runner{Jobs: jobs, Assets: asset.NewStore(db), Queue: q, Files: store, Log: app.Log, Lease: lease,
 		StepsPerUser: app.Config.Pipeline.StepsPerUser,
