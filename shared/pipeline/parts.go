@@ -151,13 +151,7 @@ func (r *Runner) finishPart(ctx context.Context, sc *Context, werr error, start 
 	if err := r.Jobs.RetryPart(ctx, jobID, step, part, sc.Attempt, Reason(step, werr, r.Describe, supportID(sc.Job))); err != nil {
 		return errors.Join(werr, err)
 	}
-	err := fmt.Errorf("%s part %d attempt %d: %w", step, part, sc.Attempt, werr)
-	if r.RetryDelay != nil {
-		if d, ok := r.RetryDelay(werr); ok && d > 0 {
-			return queue.Retry(d, err)
-		}
-	}
-	return err
+	return r.handBack(werr, fmt.Errorf("%s part %d attempt %d: %w", step, part, sc.Attempt, werr))
 }
 
 // handleMerge runs the merge message the last part sent: the step gets a new

@@ -396,7 +396,14 @@ func (r *Runner) finish(ctx context.Context, sc *Context, res Result, werr error
 	if err := r.Jobs.Retry(ctx, jobID, step, sc.Attempt, Reason(step, werr, r.Describe, supportID(sc.Job))); err != nil {
 		return errors.Join(werr, err)
 	}
-	err := fmt.Errorf("%s attempt %d: %w", step, sc.Attempt, werr)
+	return r.handBack(werr, fmt.Errorf("%s attempt %d: %w", step, sc.Attempt, werr))
+}
+
+// handBack is err, the outcome of an attempt that failed transiently with
+// werr, made to return its message after the delay werr asks for (a
+// provider's Retry-After, a paid call's lease) when RetryDelay gives one;
+// otherwise after the queue's backoff.
+func (r *Runner) handBack(werr, err error) error {
 	if r.RetryDelay != nil {
 		if d, ok := r.RetryDelay(werr); ok && d > 0 {
 			return queue.Retry(d, err)
